@@ -1,0 +1,303 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libthinpack: find the space a thin-provisioned device cannot get back from
+ * an ext4 filesystem, and what it would cost to get it back.
+ *
+ * Conventions: every function returns >= 0 on success or a negative errno;
+ * out-parameters are named ret* and are untouched on failure; destructors
+ * accept NULL and return NULL.  Nothing in the library prints or exits.
+ *
+ * Units: "blocks" are filesystem blocks, "clusters" are granularity-aligned
+ * ranges of the *device* (not bigalloc clusters), "bytes" are bytes.
+ */
+#ifndef THINPACK_THINPACK_H
+#define THINPACK_THINPACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- sizes, durations ------------------------------------------------- */
+
+/* "4096", "64K", "64KiB", "1M", "1.5G", "10KB" (KB = 1000).  Bytes. */
+int tp_parse_size(const char *s, uint64_t *ret_bytes);
+/* "0", "90", "30s", "15m", "12h", "1d", "2w", "1d12h".  Seconds. */
+int tp_parse_duration(const char *s, uint64_t *ret_seconds);
+
+#define TP_SIZE_STR_MAX 32
+/* "0 B", "4.0 KiB", "1.5 GiB".  Returns buf. */
+const char *tp_format_size(uint64_t bytes, char buf[static TP_SIZE_STR_MAX]);
+
+/* ---- discover: what a path names, and its device ----------------------- */
+
+enum tp_target_kind {
+	TP_TARGET_MOUNTED,  /* a mounted filesystem (path inside it, or its device) */
+	TP_TARGET_BLOCKDEV, /* an unmounted block device */
+	TP_TARGET_IMAGE,    /* an image file of an unmounted filesystem */
+};
+
+enum tp_granularity_source {
+	TP_GRANULARITY_SYSFS,   /* queue/discard_granularity of the device */
+	TP_GRANULARITY_OPTION,  /* --granularity */
+	TP_GRANULARITY_CONFIG,  /* the configuration file */
+	TP_GRANULARITY_BLKSIZE, /* an image file: st_blksize of the file */
+};
+
+struct tp_device {
+	char *path;       /* as named by the user */
+	char *device;     /* block device node, or the image file */
+	char *mountpoint; /* NULL when not mounted */
+	char *fstype;     /* "ext4", "tmpfs", "xfs"...; NULL if unknown */
+	enum tp_target_kind kind;
+	bool read_only;   /* mounted read-only */
+	dev_t devno;      /* of the block device; 0 for an image */
+
+	bool partition;   /* the device is a partition of a whole disk */
+	bool loop;        /* the (whole) device is a loop device */
+	char *loop_backing_file;
+
+	/* Byte offset of the filesystem's first byte on the whole device
+	 * whose chunks the thin pool hands out: partition start plus loop
+	 * offset.  Clusters are aligned to the whole device. */
+	uint64_t offset;
+
+	uint64_t granularity; /* discard granularity in bytes */
+	enum tp_granularity_source granularity_source;
+	bool discard;         /* the device accepts discards */
+	uint64_t discard_max_bytes;
+
+	/* libblkid topology, 0 where unknown */
+	uint64_t minimum_io_size;
+	uint64_t optimal_io_size;
+	uint64_t physical_sector_size;
+	uint64_t logical_sector_size;
+};
+
+/*
+ * Resolve PATH: a mount point or any path inside a mounted filesystem, a
+ * block device, or an image file.  Succeeds for any existing path that
+ * belongs to some filesystem; check tp_device_is_ext() before scanning.
+ * -ENOENT: no such path.  -ENOTBLK: a path that is on no block device.
+ */
+int tp_device_open(const char *path, struct tp_device **ret);
+struct tp_device *tp_device_free(struct tp_device *dev);
+/* ext2, ext3 or ext4, by the mount table or by libblkid's probe. */
+bool tp_device_is_ext(const struct tp_device *dev);
+void tp_device_set_granularity(struct tp_device *dev, uint64_t bytes,
+			       enum tp_granularity_source source);
+const char *tp_granularity_source_to_string(enum tp_granularity_source s);
+const char *tp_target_kind_to_string(enum tp_target_kind k);
+/* Inode numbers of the active swap files on this (mounted) filesystem. */
+int tp_device_swapfiles(const struct tp_device *dev, uint64_t **ret_inodes,
+			size_t *ret_n);
+
+/* ---- the filesystem, read-only through libext2fs ------------------------ */
+
+struct tp_fs;
+
+struct tp_fs_info {
+	uint32_t block_size;
+	uint64_t blocks_count;
+	uint64_t free_blocks;
+	uint64_t first_data_block;
+	uint32_t inodes_count;
+	uint32_t free_inodes;
+	bool bigalloc;
+	uint32_t bigalloc_cluster_size; /* bytes; == block_size without bigalloc */
+	bool extents;        /* the extent feature */
+	bool needs_recovery; /* journal not replayed: on-disk state may be stale */
+	char uuid[37];
+	char label[17];
+};
+
+int tp_fs_open(const struct tp_device *dev, struct tp_fs **ret);
+struct tp_fs *tp_fs_close(struct tp_fs *fs);
+const struct tp_fs_info *tp_fs_get_info(const struct tp_fs *fs);
+/* The libext2fs message behind the last error of fs (or of the failed
+ * tp_fs_open() on this thread), or NULL. */
+const char *tp_fs_last_error(void);
+/* Why EXT4_IOC_MOVE_EXT cannot compact this filesystem, or NULL. */
+const char *tp_fs_compaction_blocker(const struct tp_fs_info *info);
+
+/* ---- geometry: filesystem blocks on the device's cluster grid ------------ */
+
+struct tp_geometry {
+	uint32_t block_size;
+	uint64_t blocks_count;
+	uint64_t offset;          /* bytes, fs start on the whole device */
+	uint64_t granularity;     /* bytes */
+	uint32_t cluster_blocks;  /* C: blocks per cluster */
+	uint64_t first_block;     /* first fs block of the first whole cluster */
+	uint64_t first_cluster;   /* its cluster number on the whole device */
+	uint64_t clusters;        /* whole clusters inside the filesystem */
+	uint64_t edge_clusters;   /* clusters only partly inside it (0..2) */
+};
+
+/*
+ * -EINVAL: granularity not a power of two or smaller than a block;
+ * -EXDEV: offset not a multiple of the block size;
+ * -E2BIG: more than 2^31 blocks per cluster.
+ */
+int tp_geometry_init(struct tp_geometry *g, uint32_t block_size,
+		     uint64_t blocks_count, uint64_t offset,
+		     uint64_t granularity);
+
+#define TP_NO_CLUSTER UINT64_MAX
+/* Index (0..clusters-1) of the whole cluster that holds block, or
+ * TP_NO_CLUSTER when the block lies in an edge cluster. */
+static inline uint64_t tp_blk_to_cluster(const struct tp_geometry *g,
+					 uint64_t blk)
+{
+	if (blk < g->first_block)
+		return TP_NO_CLUSTER;
+	uint64_t c = (blk - g->first_block) / g->cluster_blocks;
+	return c < g->clusters ? c : TP_NO_CLUSTER;
+}
+
+static inline uint64_t tp_cluster_to_blk(const struct tp_geometry *g,
+					 uint64_t cluster)
+{
+	return g->first_block + cluster * g->cluster_blocks;
+}
+
+static inline uint64_t tp_blks_to_bytes(const struct tp_geometry *g,
+					uint64_t blocks)
+{
+	return blocks * g->block_size;
+}
+
+static inline uint64_t tp_clusters_to_bytes(const struct tp_geometry *g,
+					    uint64_t clusters)
+{
+	return clusters * g->granularity;
+}
+
+/* ---- scan: per-cluster occupancy ---------------------------------------- */
+
+/* Why a used block cannot be moved.  Order is the order of reports. */
+enum tp_pin_reason {
+	TP_PIN_METADATA,     /* superblocks, descriptors, bitmaps, inode tables,
+			      * journal, reserved inodes */
+	TP_PIN_DIRECTORY,
+	TP_PIN_EXTENT_TREE,  /* extent-tree and indirect blocks */
+	TP_PIN_XATTR,        /* extended attribute blocks */
+	TP_PIN_RECENT,       /* changed less than min_age ago */
+	TP_PIN_ATTRIBUTE,    /* immutable, append-only, encrypted, verity, DAX,
+			      * data journalling */
+	TP_PIN_BLOCK_MAPPED, /* file without extents */
+	TP_PIN_IN_USE,       /* swap file; unlinked but still open */
+	TP_PIN_BEYOND_EOF,   /* allocated past i_size: MOVE_EXT cannot reach it */
+	TP_PIN_OTHER,        /* symlinks, special files */
+	TP_PIN_UNOWNED,      /* bitmap and owners disagree: used but owned by
+			      * no inode (ext4 preallocations), or owned
+			      * twice (the filesystem changed during the
+			      * scan) */
+	_TP_PIN_MAX,
+};
+const char *tp_pin_reason_to_string(enum tp_pin_reason r);
+
+typedef void (*tp_progress_fn)(const char *phase, uint64_t done,
+			       uint64_t total, void *userdata);
+
+struct tp_scan_options {
+	uint64_t min_age;              /* seconds; by max(mtime, ctime) */
+	int64_t now;                   /* 0: time(NULL) */
+	const uint64_t *pinned_inodes; /* e.g. swap files */
+	size_t n_pinned_inodes;
+	tp_progress_fn progress;
+	void *userdata;
+};
+
+struct tp_clustermap;
+
+struct tp_cluster {
+	uint32_t used;     /* blocks used in the bitmap */
+	uint32_t movable;  /* of those, data blocks of movable files */
+	uint16_t reasons;  /* 1 << enum tp_pin_reason, for pinned blocks */
+};
+
+struct tp_scan_stats {
+	uint64_t inodes;           /* in use */
+	uint64_t regular_files;
+	uint64_t movable_files;
+	uint64_t unreadable_inodes; /* mapping could not be read (live fs) */
+	uint64_t overcounted_blocks; /* owned more than once */
+	uint64_t owned_free_ranges;  /* owned, yet free in the bitmap */
+};
+
+int tp_scan(struct tp_fs *fs, const struct tp_geometry *geo,
+	    const struct tp_scan_options *opts, struct tp_clustermap **ret);
+struct tp_clustermap *tp_clustermap_free(struct tp_clustermap *map);
+const struct tp_geometry *tp_clustermap_geometry(const struct tp_clustermap *map);
+const struct tp_scan_stats *tp_clustermap_stats(const struct tp_clustermap *map);
+/* Cluster i, 0 <= i < geometry->clusters. */
+void tp_clustermap_get(const struct tp_clustermap *map, uint64_t i,
+		       struct tp_cluster *ret);
+
+/* Building a map by hand: for tests and for the planner's what-ifs. */
+int tp_clustermap_new(const struct tp_geometry *geo, struct tp_clustermap **ret);
+void tp_clustermap_add_used(struct tp_clustermap *map, uint64_t blk, uint64_t len);
+void tp_clustermap_add_owned(struct tp_clustermap *map, uint64_t blk,
+			     uint64_t len, bool movable, enum tp_pin_reason why);
+/* Give the clusters of a range a pinning reason without counting blocks. */
+void tp_clustermap_flag(struct tp_clustermap *map, uint64_t blk, uint64_t len,
+			enum tp_pin_reason why);
+
+enum tp_cluster_state {
+	TP_CLUSTER_EMPTY,
+	TP_CLUSTER_PARTIAL,
+	TP_CLUSTER_FULL,
+};
+
+static inline enum tp_cluster_state
+tp_cluster_state(const struct tp_geometry *g, const struct tp_cluster *c)
+{
+	if (c->used == 0)
+		return TP_CLUSTER_EMPTY;
+	return c->used >= g->cluster_blocks ? TP_CLUSTER_FULL : TP_CLUSTER_PARTIAL;
+}
+
+/* Every used block belongs to a movable file, and nothing pins it. */
+static inline bool tp_cluster_eligible(const struct tp_cluster *c)
+{
+	return c->used > 0 && c->reasons == 0 && c->movable >= c->used;
+}
+
+/* ---- report: the figures and the bound ----------------------------------- */
+
+struct tp_curve_point {
+	uint64_t clusters;      /* emptied */
+	uint64_t io_bytes;      /* moved, cumulative */
+	uint64_t reclaim_bytes; /* returned by compaction, cumulative */
+};
+
+struct tp_summary {
+	uint64_t total, full, partial, empty, pinned, eligible, edge;
+	uint64_t used_blocks, movable_blocks;
+	uint64_t hole_blocks;         /* H: free blocks in non-empty clusters */
+	uint64_t bound;               /* min(floor(H / C), eligible) clusters */
+	uint64_t min_io_blocks;       /* sum of the bound smallest eligible u_i */
+	uint64_t empty_bytes;         /* fstrim can return this now */
+	uint64_t compaction_bytes;    /* bound * granularity */
+	uint64_t compaction_io_bytes; /* min_io_blocks * block size */
+	uint64_t pinned_by_reason[_TP_PIN_MAX]; /* pinned partial clusters with
+						 * at least one such block */
+	size_t n_curve;
+	struct tp_curve_point *curve;
+};
+
+/* curve_points: how many points of the reclaim curve (0: none). */
+int tp_summarize(const struct tp_clustermap *map, unsigned curve_points,
+		 struct tp_summary **ret);
+struct tp_summary *tp_summary_free(struct tp_summary *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
