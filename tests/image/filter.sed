@@ -1,0 +1,2 @@
+# Fields that change from run to run.
+s/"elapsed_s":[0-9.e+-]*/"elapsed_s":ELAPSED/

@@ -1,0 +1,445 @@
+#!/usr/bin/env python3
+"""Test helpers for thinpack: age a filesystem, compute the expected report
+independently of thinpack (dumpe2fs free ranges + FIEMAP), compare, and
+record file checksums.
+
+    tp.py age DIR [--seed N] [--fill F] [--rounds R] [--final F]
+    tp.py oracle --device DEV --mountpoint DIR --granularity B [--offset B]
+                 [--min-age S] [--curve N]
+    tp.py compare ORACLE.json THINPACK.json [--index I]
+    tp.py svgcount MAP.svg [--section I]
+    tp.py manifest DIR
+
+The oracle never runs thinpack and shares no code with it: used blocks come
+from dumpe2fs's per-group "Free blocks" lists, movable blocks from FIEMAP of
+every regular file reachable from the mount point, eligibility from
+FS_IOC_GETFLAGS and stat.
+"""
+
+import argparse
+import fcntl
+import hashlib
+import json
+import os
+import random
+import re
+import stat
+import struct
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+
+# ---- age ---------------------------------------------------------------------
+
+
+def file_size(rng):
+    """Sizes as seen on real systems: mostly small, a tail of large."""
+    p = rng.random()
+    if p < 0.70:
+        return rng.randint(1, 16) * 1024 - rng.randint(0, 1023)
+    if p < 0.95:
+        return rng.randint(16, 128) * 1024 + rng.randint(0, 4095)
+    if p < 0.995:
+        return rng.randint(128, 1024) * 1024
+    return rng.randint(1, 4) * 1024 * 1024
+
+
+def fs_used_fraction(path):
+    st = os.statvfs(path)
+    total = st.f_blocks * st.f_frsize
+    free = st.f_bfree * st.f_frsize
+    return (total - free) / total
+
+
+def cmd_age(a):
+    rng = random.Random(a.seed)
+    root = a.dir
+    dirs = []
+    for i in range(a.dirs):
+        d = os.path.join(root, "d%03d" % i)
+        os.makedirs(d, exist_ok=True)
+        dirs.append(d)
+    files = []
+    serial = 0
+
+    def fill_to(target):
+        nonlocal serial
+        while fs_used_fraction(root) < target:
+            size = file_size(rng)
+            path = os.path.join(rng.choice(dirs), "f%06d" % serial)
+            serial += 1
+            try:
+                with open(path, "wb") as f:
+                    f.write(rng.randbytes(size))
+            except OSError:
+                break
+            files.append(path)
+            if serial % 200 == 0:
+                os.sync()
+
+    for _ in range(a.rounds):
+        fill_to(a.fill)
+        os.sync()
+        rng.shuffle(files)
+        cut = int(len(files) * a.delete)
+        for path in files[:cut]:
+            os.unlink(path)
+        del files[:cut]
+        os.sync()
+    fill_to(a.final)
+    os.sync()
+    print("aged %s: %d files, %.0f%% used" %
+          (root, len(files), 100 * fs_used_fraction(root)), file=sys.stderr)
+
+
+# ---- the oracle ----------------------------------------------------------------
+
+FS_IOC_GETFLAGS = 0x80086601
+FS_IOC_FIEMAP = 0xC020660B
+FIEMAP_FLAG_SYNC = 0x1
+FIEMAP_EXTENT_LAST = 0x1
+FIEMAP_EXTENT_DATA_INLINE = 0x200
+
+FS_IMMUTABLE_FL = 0x10
+FS_APPEND_FL = 0x20
+FS_ENCRYPT_FL = 0x800
+FS_JOURNAL_DATA_FL = 0x4000
+FS_EXTENT_FL = 0x80000
+FS_VERITY_FL = 0x100000
+FS_DAX_FL = 0x02000000
+PINNING = (FS_IMMUTABLE_FL | FS_APPEND_FL | FS_ENCRYPT_FL | FS_JOURNAL_DATA_FL
+           | FS_VERITY_FL | FS_DAX_FL)
+
+
+def dumpe2fs_geometry(dev):
+    out = subprocess.run(["dumpe2fs", "-h", dev], capture_output=True,
+                         text=True, check=True).stdout
+    fields = {}
+    for line in out.splitlines():
+        if ":" in line:
+            k, v = line.split(":", 1)
+            fields[k.strip()] = v.strip()
+    bs = int(fields["Block size"])
+    ratio = int(fields.get("Cluster size", bs)) // bs
+    return bs, int(fields["Block count"]), int(fields["First block"]), ratio
+
+
+def dumpe2fs_free_ranges(dev, ratio):
+    """Free blocks as [lo, hi) ranges.  On bigalloc, dumpe2fs lists free
+    clusters by their first block: "a-b" covers a to b + ratio - 1."""
+    out = subprocess.run(["dumpe2fs", dev], capture_output=True, text=True,
+                         check=True).stdout
+    ranges = []
+    for line in out.splitlines():
+        m = re.match(r"\s+Free blocks: ?(.*)$", line)
+        if not m or not m.group(1).strip():
+            continue
+        for part in m.group(1).split(","):
+            part = part.strip()
+            if "-" in part:
+                lo, hi = part.split("-")
+                ranges.append((int(lo), int(hi) + ratio))
+            else:
+                ranges.append((int(part), int(part) + ratio))
+    return ranges
+
+
+def fiemap(fd):
+    """Yield (logical, physical, length, flags) in bytes for every extent."""
+    start = 0
+    count = 256
+    while True:
+        hdr = struct.pack("=QQLLLL", start, 0xFFFFFFFFFFFFFFFF - start,
+                          FIEMAP_FLAG_SYNC, 0, count, 0)
+        buf = bytearray(hdr + b"\0" * (56 * count))
+        fcntl.ioctl(fd, FS_IOC_FIEMAP, buf)
+        mapped = struct.unpack_from("=L", buf, 20)[0]
+        if mapped == 0:
+            return
+        last = None
+        for i in range(mapped):
+            lo, ph, ln, _, _, fl = struct.unpack_from("=QQQQQL", buf,
+                                                      32 + 56 * i)
+            yield lo, ph, ln, fl
+            last = (lo, ln, fl)
+        if last[2] & FIEMAP_EXTENT_LAST:
+            return
+        start = last[0] + last[1]
+
+
+def swapfile_inodes():
+    inodes = set()
+    try:
+        with open("/proc/swaps") as f:
+            next(f)
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 2 and parts[1] == "file":
+                    st = os.stat(parts[0])
+                    inodes.add((st.st_dev, st.st_ino))
+    except (OSError, StopIteration):
+        pass
+    return inodes
+
+
+def movable_extents(mountpoint, block_size, min_age, now):
+    """Physical block runs of the data of every movable file."""
+    root_dev = os.lstat(mountpoint).st_dev
+    swaps = swapfile_inodes()
+    seen = set()
+    runs = []
+    stack = [mountpoint]
+    while stack:
+        d = stack.pop()
+        with os.scandir(d) as it:
+            for e in it:
+                st = e.stat(follow_symlinks=False)
+                if st.st_dev != root_dev:
+                    continue
+                if stat.S_ISDIR(st.st_mode):
+                    stack.append(e.path)
+                    continue
+                if not stat.S_ISREG(st.st_mode) or st.st_ino in seen:
+                    continue
+                seen.add(st.st_ino)
+                if (st.st_dev, st.st_ino) in swaps:
+                    continue
+                if now - max(int(st.st_mtime), int(st.st_ctime)) < min_age:
+                    continue
+                fd = os.open(e.path, os.O_RDONLY | os.O_NOFOLLOW)
+                try:
+                    flags = struct.unpack(
+                        "l", fcntl.ioctl(fd, FS_IOC_GETFLAGS,
+                                         struct.pack("l", 0)))[0]
+                    if not flags & FS_EXTENT_FL or flags & PINNING:
+                        continue
+                    eof = -(-st.st_size // block_size)
+                    for lo, ph, ln, fl in fiemap(fd):
+                        if fl & FIEMAP_EXTENT_DATA_INLINE:
+                            continue
+                        lblk, pblk = lo // block_size, ph // block_size
+                        n = ln // block_size
+                        n = max(0, min(n, eof - lblk))  # MOVE_EXT stops at EOF
+                        if n:
+                            runs.append((pblk, n))
+                finally:
+                    os.close(fd)
+    return runs
+
+
+def oracle(device, mountpoint, granularity, offset, min_age, curve_points,
+           now=None):
+    if now is None:
+        now = int(time.time())
+    bs, count, first, ratio = dumpe2fs_geometry(device)
+    C = granularity // bs
+    off = offset // bs
+    # whole clusters of the device inside the filesystem
+    c0 = -(-off // C)
+    c_end = (off + count) // C
+    nclusters = max(0, c_end - c0)
+    touched = -(-(off + count) // C) - off // C
+    first_block = c0 * C - off
+
+    used = [C] * nclusters
+    for lo, hi in dumpe2fs_free_ranges(device, ratio):
+        for b in range(lo, min(hi, count)):
+            c = (off + b) // C - c0
+            if 0 <= c < nclusters:
+                used[c] -= 1
+    movable = [0] * nclusters
+    for pblk, n in movable_extents(mountpoint, bs, min_age, now):
+        for b in range(pblk, pblk + n):
+            c = (off + b) // C - c0
+            if 0 <= c < nclusters:
+                movable[c] += 1
+
+    res = {"total": nclusters, "full": 0, "partial": 0, "empty": 0,
+           "pinned": 0, "eligible": 0, "edge": touched - nclusters}
+    holes = 0
+    used_sum = movable_sum = 0
+    victims = []
+    for u, m in zip(used, movable):
+        if u == 0:
+            res["empty"] += 1
+            continue
+        res["full" if u == C else "partial"] += 1
+        holes += C - u
+        used_sum += u
+        movable_sum += min(m, u)
+        if m >= u:
+            res["eligible"] += 1
+            victims.append(u)
+        elif u < C:
+            res["pinned"] += 1
+    victims.sort()
+    bound = min(holes // C, len(victims))
+    curve = []
+    n = min(curve_points, bound)
+    k = io = 0
+    for j in range(1, n + 1):
+        target = -(-bound * j // n)
+        if target == k:
+            continue
+        while k < target:
+            io += victims[k]
+            k += 1
+        curve.append({"clusters": k, "io_bytes": io * bs,
+                      "reclaim_bytes": k * granularity})
+    return {
+        "block_size": bs, "blocks": count, "granularity": granularity,
+        "alignment_offset": offset, "first_block": first_block,
+        "clusters": res,
+        "blocks_in_clusters": {"used": used_sum, "movable": movable_sum,
+                               "holes": holes},
+        "reclaim": {"empty_bytes": res["empty"] * granularity,
+                    "bound_clusters": bound,
+                    "compaction_bytes": bound * granularity,
+                    "compaction_io_bytes": sum(victims[:bound]) * bs,
+                    "curve": curve},
+    }
+
+
+def cmd_oracle(a):
+    r = oracle(a.device, a.mountpoint, a.granularity, a.offset, a.min_age,
+               a.curve)
+    json.dump(r, sys.stdout, indent=1)
+    print()
+
+
+# ---- compare -------------------------------------------------------------------
+
+
+def cmd_compare(a):
+    with open(a.oracle) as f:
+        want = json.load(f)
+    with open(a.thinpack) as f:
+        got = json.load(f)["filesystems"][a.index]
+    errors = []
+
+    def check(path, w, g):
+        if w != g:
+            errors.append("%s: thinpack says %r, expected %r" % (path, g, w))
+
+    for k in ("block_size", "blocks", "granularity", "alignment_offset"):
+        check(k, want[k], got.get(k))
+    check("clusters.first_block", want["first_block"],
+          got["clusters"].get("first_block"))
+    for k, v in want["clusters"].items():
+        check("clusters." + k, v, got["clusters"].get(k))
+    for k, v in want["blocks_in_clusters"].items():
+        check("blocks_in_clusters." + k, v, got["blocks_in_clusters"].get(k))
+    check("reclaim.empty_bytes", want["reclaim"]["empty_bytes"],
+          got["reclaim"].get("empty_bytes"))
+    check("reclaim.bound_clusters", want["reclaim"]["bound_clusters"],
+          got["reclaim"].get("bound_clusters"))
+    check("reclaim.min_io_bytes", want["reclaim"]["compaction_io_bytes"],
+          got["reclaim"].get("min_io_bytes"))
+    possible = got.get("compaction_possible")
+    for k in ("compaction_bytes", "compaction_io_bytes", "curve"):
+        w = want["reclaim"][k] if possible else ([] if k == "curve" else 0)
+        check("reclaim." + k, w, got["reclaim"].get(k))
+    for e in errors:
+        print(e, file=sys.stderr)
+    c = want["clusters"]
+    print("compared: %d clusters (%d full, %d partial, %d empty, %d pinned), "
+          "bound %d, min io %d bytes: %s" %
+          (c["total"], c["full"], c["partial"], c["empty"], c["pinned"],
+           want["reclaim"]["bound_clusters"],
+           want["reclaim"]["compaction_io_bytes"],
+           "MISMATCH" if errors else "equal"), file=sys.stderr)
+    sys.exit(1 if errors else 0)
+
+
+# ---- svg -----------------------------------------------------------------------
+
+
+def cmd_svgcount(a):
+    tree = ET.parse(a.svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    groups = [g for g in tree.iter(ns + "g")
+              if "data-clusters-per-cell" in g.attrib]
+    g = groups[a.section]
+    counts = {}
+    for r in g.iter(ns + "rect"):
+        counts[r.get("class")] = counts.get(r.get("class"), 0) + 1
+    counts["per_cell"] = int(g.get("data-clusters-per-cell"))
+    counts["sections"] = len(groups)
+    json.dump(counts, sys.stdout, sort_keys=True)
+    print()
+
+
+# ---- manifest ------------------------------------------------------------------
+
+
+def cmd_manifest(a):
+    """path size sha256 for every regular file, sorted: equal manifests mean
+    equal contents."""
+    out = []
+    root_dev = os.lstat(a.dir).st_dev
+    for d, dirs, files in os.walk(a.dir):
+        dirs[:] = [x for x in dirs
+                   if os.lstat(os.path.join(d, x)).st_dev == root_dev]
+        for name in files:
+            p = os.path.join(d, name)
+            st = os.lstat(p)
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            h = hashlib.sha256()
+            with open(p, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+            out.append("%s %d %s" % (os.path.relpath(p, a.dir), st.st_size,
+                                     h.hexdigest()))
+    out.sort()
+    print("\n".join(out))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    s = sub.add_parser("age")
+    s.add_argument("dir")
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--dirs", type=int, default=16)
+    s.add_argument("--fill", type=float, default=0.6,
+                   help="fill to this fraction before each deletion round")
+    s.add_argument("--delete", type=float, default=0.5,
+                   help="fraction of files deleted in each round")
+    s.add_argument("--rounds", type=int, default=2)
+    s.add_argument("--final", type=float, default=0.4,
+                   help="refill to this fraction at the end")
+    s.set_defaults(fn=cmd_age)
+
+    s = sub.add_parser("oracle")
+    s.add_argument("--device", required=True)
+    s.add_argument("--mountpoint", required=True)
+    s.add_argument("--granularity", type=int, required=True)
+    s.add_argument("--offset", type=int, default=0)
+    s.add_argument("--min-age", type=int, default=86400)
+    s.add_argument("--curve", type=int, default=10)
+    s.set_defaults(fn=cmd_oracle)
+
+    s = sub.add_parser("compare")
+    s.add_argument("oracle")
+    s.add_argument("thinpack")
+    s.add_argument("--index", type=int, default=0)
+    s.set_defaults(fn=cmd_compare)
+
+    s = sub.add_parser("svgcount")
+    s.add_argument("svg")
+    s.add_argument("--section", type=int, default=0)
+    s.set_defaults(fn=cmd_svgcount)
+
+    s = sub.add_parser("manifest")
+    s.add_argument("dir")
+    s.set_defaults(fn=cmd_manifest)
+
+    a = p.parse_args()
+    a.fn(a)
+
+
+if __name__ == "__main__":
+    main()
