@@ -1,0 +1,36 @@
+#!/bin/bash
+# Install what thinpack needs to build and test on Debian 12 (as root),
+# then configure and build it in build/.  Safe to run again.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+
+packages=(
+	# build
+	gcc make autoconf automake pkg-config
+	libext2fs-dev comerr-dev libblkid-dev libmount-dev libjson-c-dev
+	libcmocka-dev
+	# tests and demo
+	e2fsprogs util-linux xfsprogs python3 coreutils
+)
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+		missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "setup: missing packages: ${missing[*]}; run as root" >&2
+		exit 1
+	fi
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+cd "$top"
+[ -x configure ] && [ configure -nt configure.ac ] || autoreconf -fi
+mkdir -p build
+cd build
+[ -f Makefile ] || ../configure -q
+make -j"$(nproc)" >/dev/null
+echo "setup: built $top/build/thinpack" >&2
