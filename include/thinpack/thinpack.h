@@ -296,6 +296,23 @@ int tp_summarize(const struct tp_clustermap *map, unsigned curve_points,
 		 struct tp_summary **ret);
 struct tp_summary *tp_summary_free(struct tp_summary *s);
 
+/* ---- compaction ------------------------------------------------------------ */
+
+enum tp_placement {
+	TP_PLACEMENT_BORROW,     /* stock kernels: merge with a borrowed block */
+	TP_PLACEMENT_FALLOCATE2, /* a kernel with physical-goal fallocate */
+	TP_PLACEMENT_OFFLINE,    /* libext2fs on an unmounted filesystem */
+};
+const char *tp_placement_to_string(enum tp_placement k);
+
+struct tp_placement_stats {
+	uint64_t attempts;   /* allocations at a chosen block */
+	uint64_t exact;      /* landed exactly there (checked with FIEMAP) */
+	uint64_t missed;     /* landed elsewhere: released */
+	uint64_t unreturned; /* borrowed blocks that could not be given back
+			      * (the lender keeps its data, elsewhere) */
+};
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The kernel interfaces of online compaction, one file each:
+ *   fiemap.c    FS_IOC_FIEMAP     where a file's blocks are
+ *   fsmap.c     FS_IOC_GETFSMAP   whether blocks are free, live
+ *   move-ext.c  EXT4_IOC_MOVE_EXT swap blocks between two files
+ *   trim.c      FITRIM            discard free ranges
+ *   handle.c    open_by_handle_at, leases, inode flags
+ * All in filesystem blocks unless named _bytes; all return >= 0 or -errno.
+ */
+#ifndef TP_KIO_H
+#define TP_KIO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- fiemap.c ---- */
+
+enum {
+	TP_FE_UNWRITTEN = 1 << 0,
+	TP_FE_LAST = 1 << 1,
+	TP_FE_UNSETTLED = 1 << 2, /* delalloc, unknown, inline, encoded... */
+};
+
+struct tp_fe {
+	uint64_t logical, physical, len; /* blocks */
+	uint32_t flags;
+};
+
+struct tp_fe_list {
+	struct tp_fe *v;
+	size_t n, cap;
+};
+
+/* The extents of fd overlapping logical blocks [first, first + count),
+ * appended to list (not clipped).  flush: FIEMAP_FLAG_SYNC. */
+int tp_fiemap(int fd, uint32_t block_size, uint64_t first, uint64_t count,
+	      bool flush, struct tp_fe_list *list);
+void tp_fe_list_clear(struct tp_fe_list *list);
+/* Whether logical [logical, logical + len) of list maps, in written or
+ * unwritten extents, exactly to physical [physical, physical + len). */
+bool tp_fe_maps(const struct tp_fe_list *list, uint64_t logical,
+		uint64_t physical, uint64_t len);
+
+/* ---- fsmap.c ---- */
+
+/* Call fn for each free extent overlapping blocks [blk, blk + len),
+ * clipped to it, in order.  fn returns < 0 to stop. */
+int tp_fsmap_for_each_free(int fd, dev_t dev, uint32_t block_size,
+			   uint64_t blk, uint64_t len,
+			   int (*fn)(uint64_t blk, uint64_t len, void *userdata),
+			   void *userdata);
+
+/* Whether blocks [blk, blk + len) are all free, by the kernel's live view
+ * (freed blocks show after their journal commit). */
+int tp_fsmap_is_free(int fd, dev_t dev, uint32_t block_size, uint64_t blk,
+		     uint64_t len, bool *ret_free);
+
+/* ---- move-ext.c ---- */
+
+/* EXT4_IOC_MOVE_EXT in a loop until len blocks moved or an error: swaps
+ * orig's [orig_start, +len) with donor's [donor_start, +len), copying
+ * orig's data.  *ret_moved holds what moved even on error. */
+int tp_move_ext(int orig_fd, int donor_fd, uint64_t orig_start,
+		uint64_t donor_start, uint64_t len, uint64_t *ret_moved);
+
+/* ---- trim.c ---- */
+
+/* FITRIM [start, start + len) bytes, extents of at least minlen bytes.
+ * *ret_trimmed: bytes the kernel says it discarded. */
+int tp_fitrim(int fd, uint64_t start, uint64_t len, uint64_t minlen,
+	      uint64_t *ret_trimmed);
+
+/* ---- handle.c ---- */
+
+/* open_by_handle_at with a FILEID_INO32_GEN handle: no path walk, and a
+ * stale generation gives -ESTALE rather than another file. */
+int tp_open_by_inode(int mount_fd, uint32_t ino, uint32_t generation, int flags);
+/* A write lease on an O_RDWR fd: granted only to the only opener.
+ * -EAGAIN: somebody else has the file open. */
+int tp_lease_take(int fd);
+/* Whether another open is waiting for the lease to go. */
+bool tp_lease_broken(int fd);
+void tp_lease_release(int fd);
+/* The signal a lease break sends; callers ignore it (tp_lease_broken()
+ * polls instead). */
+#define TP_LEASE_SIGNAL SIGIO
+/* FS_IOC_GETFLAGS */
+int tp_inode_flags(int fd, uint32_t *ret_flags);
+
+#endif

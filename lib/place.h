@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef TP_PLACE_H
+#define TP_PLACE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "thinpack/thinpack.h"
+
+struct tp_place_request {
+	uint64_t target;         /* T: first physical block of the range */
+	uint64_t len;            /* n */
+	/* borrow: the lender owns block T - 1 (or T + n when right) at
+	 * lender_logical; its fd is O_RDWR and leased. */
+	int lender_fd;
+	uint64_t lender_logical;
+	bool right;
+};
+
+struct tp_donor {
+	int fd;                  /* O_TMPFILE, or -1 */
+	uint64_t start, len;     /* donor logical range at the target */
+	/* borrow: the lender's block, to give back */
+	bool borrowed;
+	int lender_fd;
+	uint64_t lender_logical;
+	uint64_t borrow_slot;
+};
+
+struct tp_placer {
+	enum tp_placement kind;
+	int mount_fd;
+	uint32_t block_size;
+	long fallocate2_nr;
+	struct tp_placement_stats stats;
+};
+
+/* -ENOSYS: fallocate2 asked for, and this kernel has none. */
+int tp_placer_init(struct tp_placer *p, enum tp_placement kind, int mount_fd,
+		   uint32_t block_size, long fallocate2_nr);
+bool tp_placer_needs_lender(const struct tp_placer *p);
+/* 0: *ret holds donor blocks exactly at the target (checked with FIEMAP).
+ * -EADDRNOTAVAIL: a miss, released.  -ESTALE: the lender's block is not
+ * beside the hole.  Other -errno: failed, released. */
+int tp_place(struct tp_placer *p, const struct tp_place_request *q,
+	     struct tp_donor *ret);
+/* Give back the borrowed block, close the donor (and with it every block
+ * it still holds).  Safe to call twice. */
+int tp_donor_release(struct tp_donor *d);
+
+#endif
