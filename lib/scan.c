@@ -210,7 +210,8 @@ int tp_scan(struct tp_fs *fs, const struct tp_geometry *geo,
 		return r;
 	}
 
-	qsort(s.xattr_blocks, s.n_xattr, sizeof(uint64_t), cmp_u64);
+	if (s.n_xattr)
+		qsort(s.xattr_blocks, s.n_xattr, sizeof(uint64_t), cmp_u64);
 	for (size_t i = 0; i < s.n_xattr; i++)
 		if (i == 0 || s.xattr_blocks[i] != s.xattr_blocks[i - 1])
 			tp_clustermap_add_owned(m, s.xattr_blocks[i], 1, false,

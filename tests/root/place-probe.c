@@ -186,6 +186,8 @@ int main(int argc, char **argv)
 		 no_candidate = 0;
 	for (unsigned t = 0; t < trials && no_candidate < 1000; ) {
 		/* fresh view each trial: the previous one changed it */
+		for (size_t i = 0; i < n_files; i++)
+			free(files[i].path);
 		n_files = n_exts = n_holes = 0;
 		sync();
 		nftw(mnt, collect, 64, FTW_PHYS | FTW_MOUNT);
@@ -303,5 +305,11 @@ int main(int argc, char **argv)
 	}
 	printf("trials %u exact %u missed %u moved %u errors %u\n", done, exact,
 	       missed, moved_ok, errors);
+	for (size_t i = 0; i < n_files; i++)
+		free(files[i].path);
+	free(files);
+	free(exts);
+	free(holes);
+	close(mfd);
 	return errors ? 1 : 0;
 }
