@@ -65,6 +65,9 @@ struct tp_clustermap *tp_clustermap_free(struct tp_clustermap *m)
 	free(m->owned);
 	free(m->movable);
 	free(m->reasons);
+	free(m->files);
+	free(m->exts);
+	free(m->holes);
 	free(m);
 	return NULL;
 }
@@ -171,6 +174,30 @@ void tp_clustermap_get(const struct tp_clustermap *m, uint64_t i,
 	if (m->owned[i] != m->used[i])
 		c.reasons |= 1u << TP_PIN_UNOWNED;
 	*ret = c;
+}
+
+size_t tp_clustermap_first_ext(const struct tp_clustermap *m, uint64_t blk)
+{
+	size_t lo = 0, hi = m->n_exts;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (m->exts[mid].physical + m->exts[mid].len <= blk)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+const struct tp_rext *tp_clustermap_owner(const struct tp_clustermap *m,
+					  uint64_t blk)
+{
+	size_t i = tp_clustermap_first_ext(m, blk);
+
+	if (i < m->n_exts && m->exts[i].physical <= blk)
+		return &m->exts[i];
+	return NULL;
 }
 
 const char *tp_pin_reason_to_string(enum tp_pin_reason r)

@@ -6,6 +6,29 @@
 
 #include "thinpack/thinpack.h"
 
+/* A movable file that owns recorded extents. */
+struct tp_rfile {
+	uint32_t ino;
+	uint32_t generation;
+	uint64_t size;
+	int64_t mtime, ctime;
+	uint32_t flags;
+};
+
+/* Part of a movable file's data, near a partial cluster. */
+struct tp_rext {
+	uint64_t physical;
+	uint64_t logical;
+	uint32_t len;
+	uint32_t file; /* index into files */
+	bool unwritten;
+};
+
+/* A free run inside partial clusters. */
+struct tp_hole {
+	uint64_t start, len;
+};
+
 struct tp_clustermap {
 	struct tp_geometry geo;
 	uint32_t *used;    /* blocks used in the bitmap */
@@ -13,6 +36,20 @@ struct tp_clustermap {
 	uint32_t *movable; /* of those, data of movable files */
 	uint16_t *reasons; /* 1 << enum tp_pin_reason of the pinned owners */
 	struct tp_scan_stats stats;
+
+	/* with tp_scan_options.reverse_map: */
+	struct tp_rfile *files;
+	size_t n_files, cap_files;
+	struct tp_rext *exts;    /* sorted by physical after the scan */
+	size_t n_exts, cap_exts;
+	struct tp_hole *holes;   /* sorted by start */
+	size_t n_holes, cap_holes;
 };
+
+/* The recorded extent holding physical block blk, or NULL. */
+const struct tp_rext *tp_clustermap_owner(const struct tp_clustermap *m,
+					  uint64_t blk);
+/* Index of the first recorded extent that ends after blk. */
+size_t tp_clustermap_first_ext(const struct tp_clustermap *m, uint64_t blk);
 
 #endif

@@ -129,6 +129,26 @@ out:
 	return r;
 }
 
+static void mark_dirty(struct tp_placer *p, uint64_t blk)
+{
+	if (p->n_dirty == p->cap_dirty) {
+		size_t cap = p->cap_dirty ? p->cap_dirty * 2 : 64;
+		uint64_t *v = realloc(p->dirty, cap * sizeof(*v));
+		if (!v)
+			return; /* only a missed trim */
+		p->dirty = v;
+		p->cap_dirty = cap;
+	}
+	p->dirty[p->n_dirty++] = blk;
+}
+
+void tp_placer_done(struct tp_placer *p)
+{
+	free(p->dirty);
+	p->dirty = NULL;
+	p->n_dirty = p->cap_dirty = 0;
+}
+
 /* ---- borrow ------------------------------------------------------------------ */
 
 /* Return the borrowed block to its lender and close the donor. */
@@ -161,9 +181,10 @@ int tp_donor_release(struct tp_donor *d)
  * fallocate then consumes.  Returns how many leading blocks landed in
  * place; what landed elsewhere is punched out again.
  */
-static int allocate(int fd, uint32_t bs, uint64_t start, uint64_t target,
-		    uint64_t n, uint64_t *ret_placed)
+static int allocate(struct tp_placer *p, int fd, uint64_t start,
+		    uint64_t target, uint64_t n, uint64_t *ret_placed)
 {
+	uint32_t bs = p->block_size;
 	static const char zero[65536];
 	uint64_t placed = 0;
 	int r;
@@ -180,6 +201,11 @@ static int allocate(int fd, uint32_t bs, uint64_t start, uint64_t target,
 	r = placed_prefix(fd, bs, start, target, n, &placed);
 	if (r < 0)
 		return r;
+	if (placed == 0) {
+		uint64_t where;
+		if (donor_block(fd, bs, start, &where) >= 0)
+			mark_dirty(p, where);
+	}
 	if (placed < n) {
 		r = punch(fd, bs, start + placed, n - placed);
 		if (r < 0)
@@ -217,8 +243,10 @@ static int donor_with_helpers(int mount_fd, uint32_t bs, uint64_t T, uint64_t n,
 		if (r < 0)
 			break;
 		if (!overlaps(slot_phys, 1, T, n) &&
-		    (fence_phys == UINT64_MAX || !overlaps(fence_phys, 1, T, n)))
+		    (fence_phys == UINT64_MAX || !overlaps(fence_phys, 1, T, n))) {
+			d->slot_physical = slot_phys;
 			break;
+		}
 		/* A helper took part of the hole (small holes attract small
 		 * allocations).  Park this donor, holding those blocks, so
 		 * the next one's helpers land elsewhere. */
@@ -273,8 +301,10 @@ static int borrow_place(struct tp_placer *p, const struct tp_place_request *q,
 	uint64_t moved = 0;
 	r = tp_move_ext(q->lender_fd, d.fd, q->lender_logical, d.borrow_slot, 1,
 			&moved);
-	if (moved == 1)
+	if (moved == 1) {
 		d.borrowed = true;
+		mark_dirty(p, d.slot_physical);
+	}
 	if (r < 0)
 		goto fail;
 	r = donor_block(d.fd, bs, d.borrow_slot, &phys);
@@ -286,14 +316,14 @@ static int borrow_place(struct tp_placer *p, const struct tp_place_request *q,
 	}
 
 	uint64_t placed = 0;
-	r = allocate(d.fd, bs, d.start, T, n, &placed);
+	r = allocate(p, d.fd, d.start, T, n, &placed);
 	if (r < 0)
 		goto fail;
 	/* A long hole may take more than one preallocation: the donor's own
 	 * placed prefix is the next merge-left neighbour. */
 	while (placed > 0 && placed < n) {
 		uint64_t more = 0;
-		r = allocate(d.fd, bs, d.start + placed, T + placed, n - placed,
+		r = allocate(p, d.fd, d.start + placed, T + placed, n - placed,
 			     &more);
 		if (r < 0)
 			goto fail;

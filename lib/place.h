@@ -25,6 +25,7 @@ struct tp_donor {
 	int lender_fd;
 	uint64_t lender_logical;
 	uint64_t borrow_slot;
+	uint64_t slot_physical; /* where the lender's block sits meanwhile */
 };
 
 struct tp_placer {
@@ -33,11 +34,17 @@ struct tp_placer {
 	uint32_t block_size;
 	long fallocate2_nr;
 	struct tp_placement_stats stats;
+	/* Blocks written outside the targets: the borrow slots (the lender's
+	 * data is copied there and back) and first blocks of misses.  A thin
+	 * pool allocates their chunks; trim them once they are free again. */
+	uint64_t *dirty;
+	size_t n_dirty, cap_dirty;
 };
 
 /* -ENOSYS: fallocate2 asked for, and this kernel has none. */
 int tp_placer_init(struct tp_placer *p, enum tp_placement kind, int mount_fd,
 		   uint32_t block_size, long fallocate2_nr);
+void tp_placer_done(struct tp_placer *p);
 bool tp_placer_needs_lender(const struct tp_placer *p);
 /* 0: *ret holds donor blocks exactly at the target (checked with FIEMAP).
  * -EADDRNOTAVAIL: a miss, released.  -ESTALE: the lender's block is not

@@ -38,6 +38,8 @@ struct scan {
 	uint32_t block_size;
 
 	/* the inode being mapped */
+	const struct tp_inode *inode;
+	size_t file;                    /* its record, or SIZE_MAX */
 	bool movable;
 	enum tp_pin_reason reason;      /* of its data when not movable */
 	enum tp_pin_reason tree_reason; /* of its extent-tree blocks */
@@ -50,6 +52,79 @@ struct scan {
 static int add_used_run(uint64_t blk, uint64_t len, void *userdata)
 {
 	tp_clustermap_add_used(userdata, blk, len);
+	return 0;
+}
+
+static bool partial(const struct tp_clustermap *m, uint64_t c)
+{
+	return m->used[c] > 0 && m->used[c] < m->geo.cluster_blocks;
+}
+
+/* Whether [blk - 1, blk + len] touches a partial cluster: the extent may be
+ * a victim's, or a lender beside a hole. */
+static bool near_partial(const struct tp_clustermap *m, uint64_t blk, uint64_t len)
+{
+	const struct tp_geometry *g = &m->geo;
+	uint64_t first = blk > 0 ? blk - 1 : 0, last = blk + len;
+
+	if (g->clusters == 0 || last < g->first_block)
+		return false;
+	uint64_t c0 = tp_blk_to_cluster(g, MAX(first, g->first_block));
+	uint64_t c1 = tp_blk_to_cluster(g, MIN(last, tp_cluster_to_blk(g, g->clusters) - 1));
+	if (c0 == TP_NO_CLUSTER || c1 == TP_NO_CLUSTER)
+		return false;
+	for (uint64_t c = c0; c <= c1; c++)
+		if (partial(m, c))
+			return true;
+	return false;
+}
+
+#define GROW(arr, n, cap, init)                                                \
+	({                                                                     \
+		int _r = 0;                                                    \
+		if ((n) == (cap)) {                                            \
+			size_t _c = (cap) ? (cap) * 2 : (init);                \
+			void *_p = realloc((arr), _c * sizeof(*(arr)));        \
+			if (_p) {                                              \
+				(arr) = _p;                                    \
+				(cap) = _c;                                    \
+			} else                                                 \
+				_r = -ENOMEM;                                  \
+		}                                                              \
+		_r;                                                            \
+	})
+
+static int record_extent(struct scan *s, uint64_t logical, uint64_t physical,
+			 uint64_t len, bool unwritten)
+{
+	struct tp_clustermap *m = s->map;
+
+	if (!s->opts->reverse_map || !near_partial(m, physical, len))
+		return 0;
+	if (s->file == SIZE_MAX) {
+		if (GROW(m->files, m->n_files, m->cap_files, 256) < 0)
+			return -ENOMEM;
+		const struct tp_inode *in = s->inode;
+		m->files[m->n_files] = (struct tp_rfile){
+			.ino = in->ino, .generation = in->generation,
+			.size = in->size, .mtime = in->mtime, .ctime = in->ctime,
+			.flags = in->flags,
+		};
+		s->file = m->n_files++;
+	}
+	/* extents are at most 32768 blocks, but split to be sure */
+	while (len > 0) {
+		uint32_t n = (uint32_t)MIN(len, UINT32_C(1) << 30);
+		if (GROW(m->exts, m->n_exts, m->cap_exts, 1024) < 0)
+			return -ENOMEM;
+		m->exts[m->n_exts++] = (struct tp_rext){
+			.physical = physical, .logical = logical, .len = n,
+			.file = (uint32_t)s->file, .unwritten = unwritten,
+		};
+		physical += n;
+		logical += n;
+		len -= n;
+	}
 	return 0;
 }
 
@@ -81,8 +156,13 @@ static int add_mapping(enum tp_map_kind kind, uint64_t logical,
 	/* MOVE_EXT clips its range to i_size: blocks past it stay. */
 	uint64_t below = logical >= s->eof_block ? 0 :
 			 MIN(len, s->eof_block - logical);
-	if (below)
+	if (below) {
 		tp_clustermap_add_owned(m, physical, below, true, 0);
+		int r = record_extent(s, logical, physical, below,
+				      kind == TP_MAP_UNWRITTEN);
+		if (r < 0)
+			return r;
+	}
 	if (below < len)
 		tp_clustermap_add_owned(m, physical + below, len - below, false,
 					TP_PIN_BEYOND_EOF);
@@ -166,6 +246,8 @@ static int scan_inode(struct tp_fs *fs, const struct tp_inode *in, void *userdat
 					 s->reason == TP_PIN_METADATA) ?
 				 s->reason : TP_PIN_EXTENT_TREE;
 	s->eof_block = tp_div_round_up(in->size, s->block_size);
+	s->inode = in;
+	s->file = SIZE_MAX;
 
 	r = tp_fs_inode_map(fs, in, add_mapping, s);
 	if (r == -ENOMEM)
@@ -179,6 +261,53 @@ static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 	return x < y ? -1 : x > y;
+}
+
+static int cmp_rext(const void *a, const void *b)
+{
+	const struct tp_rext *x = a, *y = b;
+	return x->physical < y->physical ? -1 : x->physical > y->physical;
+}
+
+/* The free runs inside partial clusters, from the gaps between used runs. */
+struct hole_walk {
+	struct tp_clustermap *m;
+	uint64_t next; /* first block after the last used run */
+};
+
+static int add_gap(struct tp_clustermap *m, uint64_t a, uint64_t b)
+{
+	const struct tp_geometry *g = &m->geo;
+
+	a = MAX(a, g->first_block);
+	b = MIN(b, tp_cluster_to_blk(g, g->clusters));
+	while (a < b) {
+		uint64_t c = tp_blk_to_cluster(g, a);
+		uint64_t end = MIN(b, tp_cluster_to_blk(g, c + 1));
+		if (partial(m, c)) {
+			struct tp_hole *last = m->n_holes ? &m->holes[m->n_holes - 1] : NULL;
+			if (last && last->start + last->len == a)
+				last->len += end - a; /* across partial clusters */
+			else {
+				if (GROW(m->holes, m->n_holes, m->cap_holes, 1024) < 0)
+					return -ENOMEM;
+				m->holes[m->n_holes++] = (struct tp_hole){ a, end - a };
+			}
+		}
+		a = end;
+	}
+	return 0;
+}
+
+static int hole_run(uint64_t blk, uint64_t len, void *userdata)
+{
+	struct hole_walk *w = userdata;
+	int r = 0;
+
+	if (blk > w->next)
+		r = add_gap(w->m, w->next, blk);
+	w->next = blk + len;
+	return r;
 }
 
 int tp_scan(struct tp_fs *fs, const struct tp_geometry *geo,
@@ -221,6 +350,17 @@ int tp_scan(struct tp_fs *fs, const struct tp_geometry *geo,
 	for (uint64_t c = 0; c < geo->clusters; c++)
 		if (m->owned[c] > m->used[c])
 			m->stats.overcounted_blocks += m->owned[c] - m->used[c];
+
+	if (opts->reverse_map) {
+		struct hole_walk w = { .m = m };
+		if (m->n_exts)
+			qsort(m->exts, m->n_exts, sizeof(*m->exts), cmp_rext);
+		r = tp_fs_for_each_used_run(fs, hole_run, &w);
+		if (r >= 0)
+			r = add_gap(m, w.next, geo->blocks_count);
+		if (r < 0)
+			return r;
+	}
 
 	*ret = TAKE_PTR(m);
 	return 0;

@@ -4,11 +4,9 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <json-c/json.h>
 
@@ -18,7 +16,6 @@
 #define DEFAULT_MIN_AGE (24 * 3600)
 #define DEFAULT_CURVE 10
 #define MAX_CURVE 10000
-#define MAX_WARNINGS 8
 
 struct report_options {
 	bool json;
@@ -29,243 +26,80 @@ struct report_options {
 };
 
 struct fs_report {
-	const char *path;
-	struct tp_device *dev;
-	struct tp_fs_info info;
-	struct tp_geometry geo;
+	struct target t;
 	struct tp_clustermap *map;
 	struct tp_summary *sum;
 	struct tp_scan_stats stats;
 	const char *blocker;
 	double elapsed;
-	char *error;
-	char *warnings[MAX_WARNINGS];
-	unsigned n_warnings;
-	int exit;
 };
 
 static void fs_report_clear(struct fs_report *rep)
 {
-	tp_device_free(rep->dev);
 	tp_clustermap_free(rep->map);
 	tp_summary_free(rep->sum);
-	free(rep->error);
-	for (unsigned i = 0; i < rep->n_warnings; i++)
-		free(rep->warnings[i]);
-}
-
-static char *vformat(const char *fmt, va_list ap)
-{
-	char *s = NULL;
-
-	if (vasprintf(&s, fmt, ap) < 0)
-		return NULL;
-	return s;
-}
-
-/* Record and print why this filesystem could not be reported. */
-_printf_(3, 4) static int fail(struct fs_report *rep, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	free(rep->error);
-	rep->error = vformat(fmt, ap);
-	va_end(ap);
-	log_error("%s", rep->error ? rep->error : "out of memory");
-	rep->exit |= code;
-	return rep->exit;
-}
-
-_printf_(2, 3) static void warn(struct fs_report *rep, const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	s = vformat(fmt, ap);
-	va_end(ap);
-	if (!s)
-		return;
-	log_warning("%s", s);
-	if (rep->n_warnings < MAX_WARNINGS)
-		rep->warnings[rep->n_warnings++] = s;
-	else
-		free(s);
-}
-
-static int open_error(struct fs_report *rep, int r)
-{
-	const char *why = tp_fs_last_error();
-
-	switch (r) {
-	case -EACCES:
-	case -EPERM:
-		return fail(rep, TP_EXIT_OPERATIONAL,
-			    "%s: cannot read %s: %s (reading the filesystem "
-			    "needs root, or read access to the device)",
-			    rep->path, rep->dev->device, strerror(-r));
-	case -EMEDIUMTYPE:
-		return fail(rep, TP_EXIT_USAGE,
-			    "%s: %s does not hold a readable ext4 superblock: %s",
-			    rep->path, rep->dev->device, why ? why : strerror(-r));
-	default:
-		return fail(rep, TP_EXIT_OPERATIONAL, "%s: cannot open %s: %s",
-			    rep->path, rep->dev->device, why ? why : strerror(-r));
-	}
-}
-
-static double now_monotonic(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void fs_closep(struct tp_fs **fs)
-{
-	tp_fs_close(*fs);
+	target_clear(&rep->t);
 }
 
 /* Resolve, scan and summarize one PATH.  Returns its exit bits. */
 static int report_one(const char *path, const struct report_options *o,
 		      struct fs_report *rep)
 {
-	_cleanup_(fs_closep) struct tp_fs *fs = NULL;
+	struct target *t = &rep->t;
 	_cleanup_free_ uint64_t *swaps = NULL;
-	char a[TP_SIZE_STR_MAX], b[TP_SIZE_STR_MAX];
 	size_t n_swaps = 0;
 	double start = now_monotonic();
 	int r;
 
-	rep->path = path;
-	r = tp_device_open(path, &rep->dev);
-	if (r == -ENOENT)
-		return fail(rep, TP_EXIT_USAGE, "%s: no such file or directory", path);
-	if (r == -ENOTBLK)
-		return fail(rep, TP_EXIT_USAGE,
-			    "%s: not on a block device, a mounted ext4 or an ext4 image",
-			    path);
-	if (r < 0)
-		return fail(rep, TP_EXIT_OPERATIONAL, "%s: %s", path, strerror(-r));
-
-	struct tp_device *dev = rep->dev;
-	if (!tp_device_is_ext(dev)) {
-		if (dev->fstype)
-			return fail(rep, TP_EXIT_USAGE,
-				    "%s: not an ext4 filesystem (%s is %s)", path,
-				    dev->mountpoint ? dev->mountpoint : dev->device,
-				    dev->fstype);
-		return fail(rep, TP_EXIT_USAGE,
-			    "%s: not an ext4 filesystem (no filesystem found on %s)",
-			    path, dev->device);
-	}
-	if (o->granularity)
-		tp_device_set_granularity(dev, o->granularity, TP_GRANULARITY_OPTION);
-
-	r = tp_fs_open(dev, &fs);
-	if (r < 0)
-		return open_error(rep, r);
-	rep->info = *tp_fs_get_info(fs);
-
-	uint64_t gran = dev->granularity;
-	if (gran < rep->info.block_size &&
-	    dev->granularity_source != TP_GRANULARITY_OPTION) {
-		/* Finer than a block: every block is its own cluster. */
-		gran = rep->info.block_size;
-		tp_device_set_granularity(dev, gran, dev->granularity_source);
-	}
-	r = tp_geometry_init(&rep->geo, rep->info.block_size,
-			     rep->info.blocks_count, dev->offset, gran);
-	if (r == -EINVAL && dev->granularity_source == TP_GRANULARITY_OPTION)
-		return fail(rep, TP_EXIT_USAGE,
-			    "%s: granularity %" PRIu64 " is smaller than the "
-			    "filesystem's block size (%" PRIu32 ")",
-			    path, gran, rep->info.block_size);
-	if (r == -EINVAL)
-		return fail(rep, TP_EXIT_OPERATIONAL,
-			    "%s: %s reports a discard granularity of %" PRIu64
-			    " bytes, which is not a power of two; pass --granularity",
-			    path, dev->device, gran);
-	if (r == -EXDEV)
-		return fail(rep, TP_EXIT_OPERATIONAL,
-			    "%s: the filesystem starts at byte %" PRIu64 " of the "
-			    "device, not a multiple of its block size (%" PRIu32
-			    "): not supported",
-			    path, dev->offset, rep->info.block_size);
-	if (r < 0)
-		return fail(rep, TP_EXIT_USAGE,
-			    "%s: granularity %" PRIu64 " is too large for %" PRIu32
-			    "-byte blocks", path, gran, rep->info.block_size);
-
-	if (dev->loop && dev->granularity_source == TP_GRANULARITY_SYSFS)
-		warn(rep, "%s: %s is a loop device: its granularity (%s) says "
-			  "nothing of what the filesystem under %s frees; pass "
-			  "--granularity",
-		     path, dev->device, tp_format_size(gran, a),
-		     dev->loop_backing_file ? dev->loop_backing_file : "it");
-	if (rep->info.needs_recovery && dev->kind != TP_TARGET_MOUNTED)
-		warn(rep, "%s: the journal needs recovery; these figures describe "
-			  "the filesystem before it (run e2fsck, or mount it once)",
-		     path);
-
-	r = tp_device_swapfiles(dev, &swaps, &n_swaps);
-	if (r < 0)
-		return fail(rep, TP_EXIT_OPERATIONAL, "%s: cannot read the swap "
-			    "table: %s", path, strerror(-r));
+	if (target_open(t, path, o->granularity) != 0)
+		return t->exit;
+	if (target_swapfiles(t, &swaps, &n_swaps) != 0)
+		return t->exit;
 
 	struct tp_scan_options so = {
 		.min_age = o->min_age,
 		.pinned_inodes = swaps,
 		.n_pinned_inodes = n_swaps,
 		.progress = progress_line,
-		.userdata = (void *)dev->device,
+		.userdata = (void *)t->dev->device,
 	};
-	r = tp_scan(fs, &rep->geo, &so, &rep->map);
+	r = tp_scan(t->fs, &t->geo, &so, &rep->map);
 	progress_done();
-	if (r == -EACCES || r == -EPERM)
-		return open_error(rep, r);
-	if (r < 0) {
-		const char *why = tp_fs_last_error();
-		return fail(rep, TP_EXIT_OPERATIONAL, "%s: scanning %s failed: %s",
-			    path, dev->device, why ? why : strerror(-r));
-	}
+	if (r < 0)
+		return target_scan_error(t, r);
 	rep->stats = *tp_clustermap_stats(rep->map);
 	r = tp_summarize(rep->map, o->curve, &rep->sum);
 	if (r < 0)
-		return fail(rep, TP_EXIT_OPERATIONAL, "%s: %s", path, strerror(-r));
+		return target_fail(t, TP_EXIT_OPERATIONAL, "%s: %s", path, strerror(-r));
 	rep->elapsed = now_monotonic() - start;
 
 	if (rep->stats.unreadable_inodes)
-		warn(rep, "%s: %" PRIu64 " inodes changed while being read; "
-			  "their clusters count as pinned",
-		     path, rep->stats.unreadable_inodes);
-	rep->blocker = tp_fs_compaction_blocker(&rep->info);
+		target_warn(t, "%s: %" PRIu64 " inodes changed while being read; "
+			       "their clusters count as pinned",
+			    path, rep->stats.unreadable_inodes);
+	rep->blocker = tp_fs_compaction_blocker(&t->info);
 	if (rep->blocker) {
-		warn(rep, "%s: compaction is impossible: %s", path, rep->blocker);
-		rep->exit |= TP_EXIT_NOTHING;
+		target_warn(t, "%s: compaction is impossible: %s", path, rep->blocker);
+		t->exit |= TP_EXIT_NOTHING;
 	}
-	if (!dev->discard) {
-		warn(rep, "%s: %s does not support discard: nothing can be "
-			  "returned to it",
-		     path, dev->device);
-		rep->exit |= TP_EXIT_NOTHING;
+	if (!t->dev->discard) {
+		target_warn(t, "%s: %s does not support discard: nothing can be "
+			       "returned to it", path, t->dev->device);
+		t->exit |= TP_EXIT_NOTHING;
 	}
-	(void)b;
-	return rep->exit;
+	return t->exit;
 }
 
 /* ---- text ---------------------------------------------------------------- */
 
-static void print_text(const struct fs_report *rep, const struct report_options *o)
+static void print_text(const struct fs_report *rep)
 {
-	const struct tp_device *dev = rep->dev;
+	const struct tp_device *dev = rep->t.dev;
 	const struct tp_summary *s = rep->sum;
-	const struct tp_geometry *g = &rep->geo;
-	char a[TP_SIZE_STR_MAX], b[TP_SIZE_STR_MAX], c[TP_SIZE_STR_MAX];
+	const struct tp_geometry *g = &rep->t.geo;
+	char a[TP_SIZE_STR_MAX], b[TP_SIZE_STR_MAX];
 
-	printf("%s: %s, %s", rep->path, dev->device, dev->fstype);
+	printf("%s: %s, %s", rep->t.path, dev->device, dev->fstype);
 	if (dev->mountpoint)
 		printf(", mounted on %s%s", dev->mountpoint,
 		       dev->read_only ? " (read-only)" : "");
@@ -315,8 +149,6 @@ static void print_text(const struct fs_report *rep, const struct report_options 
 			       tp_format_size(s->curve[i].reclaim_bytes, b),
 			       s->curve[i].clusters);
 	}
-	(void)c;
-	(void)o;
 }
 
 /* ---- JSON ---------------------------------------------------------------- */
@@ -333,10 +165,10 @@ static void add_str(json_object *o, const char *key, const char *v)
 
 static json_object *to_json(const struct fs_report *rep, const struct report_options *o)
 {
-	const struct tp_device *dev = rep->dev;
+	const struct tp_device *dev = rep->t.dev;
 	json_object *j = json_object_new_object();
 
-	add_str(j, "path", rep->path);
+	add_str(j, "path", rep->t.path);
 	if (dev) {
 		add_str(j, "device", dev->device);
 		add_str(j, "fstype", dev->fstype);
@@ -345,17 +177,17 @@ static json_object *to_json(const struct fs_report *rep, const struct report_opt
 				       json_object_new_boolean(dev->kind == TP_TARGET_MOUNTED));
 		add_str(j, "mountpoint", dev->mountpoint);
 	}
-	if (rep->error) {
-		add_str(j, "error", rep->error);
-		json_object_object_add(j, "exit_code", json_object_new_int(rep->exit));
+	if (rep->t.error) {
+		add_str(j, "error", rep->t.error);
+		json_object_object_add(j, "exit_code", json_object_new_int(rep->t.exit));
 		return j;
 	}
 
 	const struct tp_summary *s = rep->sum;
-	const struct tp_geometry *g = &rep->geo;
+	const struct tp_geometry *g = &rep->t.geo;
 	json_object_object_add(j, "read_only", json_object_new_boolean(dev->read_only));
-	add_str(j, "uuid", rep->info.uuid);
-	add_str(j, "label", rep->info.label);
+	add_str(j, "uuid", rep->t.info.uuid);
+	add_str(j, "label", rep->t.info.label);
 	add_u64(j, "block_size", g->block_size);
 	add_u64(j, "blocks", g->blocks_count);
 	add_u64(j, "granularity", g->granularity);
@@ -430,8 +262,8 @@ static json_object *to_json(const struct fs_report *rep, const struct report_opt
 	json_object_object_add(j, "scan", sc);
 
 	json_object *w = json_object_new_array();
-	for (unsigned i = 0; i < rep->n_warnings; i++)
-		json_object_array_add(w, json_object_new_string(rep->warnings[i]));
+	for (unsigned i = 0; i < rep->t.n_warnings; i++)
+		json_object_array_add(w, json_object_new_string(rep->t.warnings[i]));
 	json_object_object_add(j, "warnings", w);
 	return j;
 }
@@ -487,35 +319,17 @@ int cmd_report(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "g:a:c:m:jh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'g':
-			r = tp_parse_size(optarg, &o.granularity);
-			if (r < 0 || !tp_is_power_of_2(o.granularity) ||
-			    o.granularity < 512) {
-				log_error("--granularity '%s': expected a power of "
-					  "two of at least 512 bytes, like 64K, "
-					  "1M or 4M", optarg);
+			if (parse_granularity_option(optarg, &o.granularity) < 0)
 				return TP_EXIT_USAGE;
-			}
 			break;
 		case 'a':
-			if (tp_parse_duration(optarg, &o.min_age) < 0) {
-				log_error("--min-age '%s': expected a duration "
-					  "like 0, 30m, 12h or 7d", optarg);
+			if (parse_duration_option("--min-age", optarg, &o.min_age) < 0)
 				return TP_EXIT_USAGE;
-			}
 			break;
-		case 'c': {
-			char *end;
-			errno = 0;
-			unsigned long v = strtoul(optarg, &end, 10);
-			if (errno || end == optarg || *end || v > MAX_CURVE ||
-			    optarg[0] == '-') {
-				log_error("--curve '%s': expected a number of "
-					  "points from 0 to %d", optarg, MAX_CURVE);
+		case 'c':
+			if (parse_uint_option("--curve", optarg, MAX_CURVE, &o.curve) < 0)
 				return TP_EXIT_USAGE;
-			}
-			o.curve = (unsigned)v;
 			break;
-		}
 		case 'm':
 			o.map_path = optarg;
 			break;
@@ -544,10 +358,10 @@ int cmd_report(int argc, char **argv)
 	}
 	for (size_t i = 0; i < n; i++) {
 		exit_code |= report_one(argv[optind + (int)i], &o, &reps[i]);
-		if (!o.json && !reps[i].error) {
+		if (!o.json && !reps[i].t.error) {
 			if (i > 0)
 				printf("\n");
-			print_text(&reps[i], &o);
+			print_text(&reps[i]);
 		}
 	}
 
@@ -570,9 +384,9 @@ int cmd_report(int argc, char **argv)
 			exit_code |= TP_EXIT_OPERATIONAL;
 		} else {
 			for (size_t i = 0; i < n; i++)
-				if (!reps[i].error)
+				if (!reps[i].t.error)
 					sec[k++] = (struct map_section){
-						.title = reps[i].path,
+						.title = reps[i].t.path,
 						.map = reps[i].map,
 						.summary = reps[i].sum,
 					};

@@ -65,6 +65,11 @@ void progress_line(const char *phase, uint64_t done, uint64_t total,
 	progress_shown = true;
 }
 
+void progress_shown_set(void)
+{
+	progress_shown = true;
+}
+
 void progress_done(void)
 {
 	if (!progress_shown)

@@ -19,6 +19,9 @@ static const struct command {
 } commands[] = {
 	{ "report", cmd_report,
 	  "show how much space each device could get back, and at what cost" },
+	{ "compact", cmd_compact,
+	  "empty the emptiest clusters of a mounted filesystem, and trim them" },
+	{ "trim", cmd_trim, "trim every empty cluster of a mounted filesystem" },
 };
 
 static void usage(FILE *out)

@@ -25,6 +25,38 @@ int log_error_errno(int r, const char *fmt, ...) _printf_(2, 3);
 
 /* The thinpack subcommands. */
 int cmd_report(int argc, char **argv);
+int cmd_compact(int argc, char **argv);
+int cmd_trim(int argc, char **argv);
+
+/* A filesystem named on the command line (target.c). */
+#define TARGET_MAX_WARNINGS 8
+struct target {
+	const char *path;
+	struct tp_device *dev;
+	struct tp_fs *fs;
+	struct tp_fs_info info;
+	struct tp_geometry geo;
+	char *error;  /* why it failed, as printed */
+	char *warnings[TARGET_MAX_WARNINGS];
+	unsigned n_warnings;
+	int exit;     /* TP_EXIT_* bits */
+};
+/* Resolve, open and place path on its cluster grid.  0, or its exit bits
+ * (non-zero) after printing why. */
+int target_open(struct target *t, const char *path, uint64_t granularity);
+void target_clear(struct target *t);
+int target_fail(struct target *t, int code, const char *fmt, ...) _printf_(3, 4);
+void target_warn(struct target *t, const char *fmt, ...) _printf_(2, 3);
+int target_scan_error(struct target *t, int r);
+int target_swapfiles(struct target *t, uint64_t **ret, size_t *ret_n);
+double now_monotonic(void);
+
+/* Durations and sizes of options, with the message on error. */
+int parse_size_option(const char *opt, const char *arg, uint64_t *ret);
+int parse_granularity_option(const char *arg, uint64_t *ret);
+int parse_duration_option(const char *opt, const char *arg, uint64_t *ret);
+int parse_uint_option(const char *opt, const char *arg, unsigned max,
+		      unsigned *ret);
 
 /* Write an SVG cluster map of the maps to path (atomically). */
 struct map_section {
@@ -39,5 +71,7 @@ int write_svg_map(const char *path, const struct map_section *sections,
 void progress_line(const char *phase, uint64_t done, uint64_t total,
 		   void *userdata);
 void progress_done(void);
+/* A caller drew its own progress line: progress_done() must clear it. */
+void progress_shown_set(void);
 
 #endif

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -209,6 +210,9 @@ struct tp_scan_options {
 	int64_t now;                   /* 0: time(NULL) */
 	const uint64_t *pinned_inodes; /* e.g. swap files */
 	size_t n_pinned_inodes;
+	/* Also keep what compaction needs: the movable extents that touch
+	 * partial clusters (the reverse map) and the free runs inside them. */
+	bool reverse_map;
 	tp_progress_fn progress;
 	void *userdata;
 };
@@ -312,6 +316,95 @@ struct tp_placement_stats {
 	uint64_t unreturned; /* borrowed blocks that could not be given back
 			      * (the lender keeps its data, elsewhere) */
 };
+
+/* Why a piece of data was not moved. */
+enum tp_skip_reason {
+	TP_SKIP_GONE,        /* deleted or replaced since the scan */
+	TP_SKIP_IN_USE,      /* open elsewhere: no lease */
+	TP_SKIP_CHANGED,     /* size, ctime, flags or blocks differ from the scan */
+	TP_SKIP_INTERRUPTED, /* opened by someone during the move: let go */
+	TP_SKIP_LENDER,      /* the block beside the hole could not be lent */
+	TP_SKIP_HOLE_TAKEN,  /* the target is no longer free */
+	TP_SKIP_MISSED,      /* the placement landed elsewhere */
+	TP_SKIP_NO_ROOM,     /* no hole left for the data */
+	TP_SKIP_BUSY,        /* EBUSY, ETXTBSY */
+	TP_SKIP_NO_SPACE,    /* ENOSPC */
+	TP_SKIP_UNSUPPORTED, /* EOPNOTSUPP */
+	TP_SKIP_IO_ERROR,    /* EIO, and anything else */
+	_TP_SKIP_MAX,
+};
+const char *tp_skip_reason_to_string(enum tp_skip_reason r);
+
+/* One move, planned (dry run) or done or skipped. */
+struct tp_move_report {
+	uint64_t victim;         /* cluster number on the whole device */
+	uint32_t ino, generation;
+	uint64_t logical, len;   /* the file's blocks */
+	uint64_t source, target; /* filesystem blocks */
+	bool has_lender, right;
+	uint32_t lender_ino;
+	uint64_t lender_logical;
+	int result;              /* 0, or -errno */
+	enum tp_skip_reason skip; /* when result < 0 */
+};
+
+struct tp_compact_options {
+	uint64_t min_age;        /* seconds */
+	unsigned max_usage;      /* percent: clusters at most this full */
+	unsigned slack;          /* percent of the target holes left free */
+	uint64_t max_io;         /* bytes; 0: no limit */
+	enum tp_placement placement;
+	long fallocate2_nr;
+	bool dry_run;
+	bool trim;               /* FITRIM the clusters emptied */
+	const uint64_t *pinned_inodes;
+	size_t n_pinned_inodes;
+	/* Checked between two moves: stop when it becomes non-zero. */
+	const volatile sig_atomic_t *stop;
+	tp_progress_fn progress; /* phases "scan", "plan", "move", "trim" */
+	void (*on_move)(const struct tp_move_report *m, void *userdata);
+	void *userdata;
+};
+
+struct tp_compact_result {
+	uint64_t victims;          /* clusters chosen to empty */
+	uint64_t victim_bytes;     /* the data they hold */
+	uint64_t clusters_emptied; /* checked free afterwards */
+	uint64_t victims_failed;   /* chosen, not emptied */
+	uint64_t victims_unplaced; /* their data found no holes */
+	uint64_t victims_refilled; /* moved out, but a block was taken again */
+	uint64_t moved_bytes;
+	uint64_t moves;
+	uint64_t trimmed_clusters; /* emptied clusters FITRIM was run on */
+	uint64_t trimmed_bytes;    /* their size */
+	uint64_t discarded_bytes;  /* what FITRIM reports: whole free extents
+				    * that start in them, so often more */
+	uint64_t retrimmed_clusters; /* empty clusters placement wrote to
+				      * (borrow slots), trimmed again */
+	struct tp_placement_stats placement;
+	uint64_t skipped[_TP_SKIP_MAX];
+	bool stopped;              /* by *stop */
+	unsigned passes;           /* scan-plan-move rounds */
+	double elapsed_s;
+	double phase_s[4];         /* scan, plan, move, trim */
+};
+
+/*
+ * Compact a mounted filesystem: scan, plan, move, trim.  dev must be
+ * mounted read-write; fs opened on it.  -EROFS, -EOPNOTSUPP (bigalloc,
+ * no extents, block size below the page size), -ENOSYS (fallocate2 asked
+ * for and absent).  Per-file failures are counted in ret->skipped, never
+ * returned.
+ */
+int tp_compact(const struct tp_device *dev, struct tp_fs *fs,
+	       const struct tp_geometry *geo, const struct tp_compact_options *o,
+	       struct tp_compact_result *ret);
+
+/* FITRIM every empty cluster of a mounted filesystem.  *ret_clusters: how
+ * many were trimmed; *ret_bytes: what FITRIM reported. */
+int tp_trim_empty(const struct tp_device *dev, struct tp_fs *fs,
+		  const struct tp_geometry *geo, uint64_t *ret_clusters,
+		  uint64_t *ret_bytes);
 
 #ifdef __cplusplus
 }

@@ -9,6 +9,9 @@ record file checksums.
     tp.py compare ORACLE.json THINPACK.json [--index I]
     tp.py svgcount MAP.svg [--section I]
     tp.py manifest DIR
+    tp.py layout DIR        contents, links, sizes, holes and unwritten ranges
+    tp.py fiemap FILE...    physical extents, to prove a file was not moved
+    tp.py space DIR         free blocks + blocks owned by inodes, free inodes
 
 The oracle never runs thinpack and shares no code with it: used blocks come
 from dumpe2fs's per-group "Free blocks" lists, movable blocks from FIEMAP of
@@ -63,6 +66,25 @@ def cmd_age(a):
     files = []
     serial = 0
 
+    def write_file(path, size):
+        """Plain files, and with --extras also sparse files, files with
+        unwritten (fallocated) extents, and hard links."""
+        kind = serial % 40 if a.extras else -1
+        with open(path, "wb") as f:
+            if kind == 7 and size > 8192:      # sparse: data, hole, data
+                f.write(rng.randbytes(size // 4))
+                f.seek(size // 2)
+                f.write(rng.randbytes(size // 4))
+            elif kind == 13 and size > 8192:   # unwritten tail
+                f.write(rng.randbytes(size // 2))
+                os.posix_fallocate(f.fileno(), 0, size)
+            else:
+                f.write(rng.randbytes(size))
+        if kind == 21:
+            link = os.path.join(rng.choice(dirs), "l%06d" % serial)
+            os.link(path, link)
+            files.append(link)
+
     def fill_to(target):
         nonlocal serial
         while fs_used_fraction(root) < target:
@@ -70,8 +92,7 @@ def cmd_age(a):
             path = os.path.join(rng.choice(dirs), "f%06d" % serial)
             serial += 1
             try:
-                with open(path, "wb") as f:
-                    f.write(rng.randbytes(size))
+                write_file(path, size)
             except OSError:
                 break
             files.append(path)
@@ -396,6 +417,83 @@ def cmd_manifest(a):
     print("\n".join(out))
 
 
+def walk_inodes(top):
+    """{ino: [relative paths]} of every inode under top, on its filesystem."""
+    root_dev = os.lstat(top).st_dev
+    inodes = {}
+    for d, dirs, files in os.walk(top):
+        dirs[:] = [x for x in dirs
+                   if os.lstat(os.path.join(d, x)).st_dev == root_dev]
+        for name in files + dirs:
+            p = os.path.join(d, name)
+            st = os.lstat(p)
+            inodes.setdefault(st.st_ino, []).append(os.path.relpath(p, top))
+    return inodes
+
+
+def logical_map(fd, block_size, size):
+    """Data ranges by logical block, with unwritten flags, merged: what the
+    file is, wherever its blocks are."""
+    out = []
+    for lo, ph, ln, fl in fiemap(fd):
+        first, n = lo // block_size, ln // block_size
+        unw = bool(fl & 0x800)
+        if out and out[-1][0] + out[-1][1] == first and out[-1][2] == unw:
+            out[-1][1] += n
+        else:
+            out.append([first, n, unw])
+    return out
+
+
+def cmd_layout(a):
+    bs = os.statvfs(a.dir).f_frsize
+    rows = []
+    for ino, paths in walk_inodes(a.dir).items():
+        p = os.path.join(a.dir, paths[0])
+        st = os.lstat(p)
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        h = hashlib.sha256()
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            while True:
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    break
+                h.update(chunk)
+            lmap = logical_map(fd, bs, st.st_size)
+        finally:
+            os.close(fd)
+        rows.append("%s size=%d links=%d sha256=%s map=%s" % (
+            ",".join(sorted(paths)), st.st_size, st.st_nlink, h.hexdigest(),
+            ";".join("%d+%d%s" % (f, n, "u" if u else "") for f, n, u in lmap)))
+    rows.sort()
+    print("\n".join(rows))
+
+
+def cmd_fiemap(a):
+    for p in a.files:
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            ext = ["%d:%d+%d" % (lo, ph, ln) for lo, ph, ln, _ in fiemap(fd)]
+        finally:
+            os.close(fd)
+        print(p, " ".join(ext))
+
+
+def cmd_space(a):
+    """Free blocks plus the blocks every inode holds must not change when
+    data only moves: a leak would lower it."""
+    os.sync()
+    st = os.statvfs(a.dir)
+    owned = 0
+    for ino, paths in walk_inodes(a.dir).items():
+        owned += os.lstat(os.path.join(a.dir, paths[0])).st_blocks * 512
+    owned += os.lstat(a.dir).st_blocks * 512
+    print("bytes=%d free_inodes=%d" % (st.f_bfree * st.f_frsize + owned,
+                                        st.f_ffree))
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -411,7 +509,21 @@ def main():
     s.add_argument("--rounds", type=int, default=2)
     s.add_argument("--final", type=float, default=0.4,
                    help="refill to this fraction at the end")
+    s.add_argument("--extras", action="store_true",
+                   help="also sparse files, unwritten extents, hard links")
     s.set_defaults(fn=cmd_age)
+
+    s = sub.add_parser("layout")
+    s.add_argument("dir")
+    s.set_defaults(fn=cmd_layout)
+
+    s = sub.add_parser("fiemap")
+    s.add_argument("files", nargs="+")
+    s.set_defaults(fn=cmd_fiemap)
+
+    s = sub.add_parser("space")
+    s.add_argument("dir")
+    s.set_defaults(fn=cmd_space)
 
     s = sub.add_parser("oracle")
     s.add_argument("--device", required=True)

@@ -1,0 +1,456 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * engine: compaction as a table of phases, each timed, each reporting
+ * progress through one callback.
+ *
+ *   scan  the cluster map and its reverse map (libext2fs, read-only)
+ *   plan  victims, emptiest first, within the budgets
+ *   move  per victim: place and move each piece (move.c); a placement that
+ *         fails is planned around; a file that cannot move abandons its
+ *         victim
+ *   trim  commit, check with GETFSMAP which victims are empty now, FITRIM
+ *         exactly those
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "thinpack/thinpack.h"
+#include "basic/cleanup.h"
+#include "basic/macros.h"
+#include "clustermap.h"
+#include "kio.h"
+#include "mover.h"
+#include "plan.h"
+
+/* Placements tried for one victim before it is given up. */
+#define MAX_REPLANS 8
+/* Scan-plan-move passes: a second one, on a fresh scan, finds room the
+ * first one's failures left (about 3 % more clusters on aged filesystems). */
+#define MAX_PASSES 3
+
+struct engine {
+	const struct tp_device *dev;
+	struct tp_fs *fs;
+	const struct tp_geometry *geo;
+	const struct tp_compact_options *o;
+	struct tp_compact_result *res;
+	int mount_fd;
+	struct tp_clustermap *map;
+	struct tp_plan *plan;
+	struct tp_mover mover;
+	uint64_t *done;   /* victims whose every move succeeded */
+	size_t n_done;
+};
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void progress(const struct engine *e, const char *phase, uint64_t done,
+		     uint64_t total)
+{
+	if (e->o->progress)
+		e->o->progress(phase, done, total, e->o->userdata);
+}
+
+static bool stopping(const struct engine *e)
+{
+	return e->o->stop && *e->o->stop;
+}
+
+/* ---- scan --------------------------------------------------------------------- */
+
+static int phase_scan(struct engine *e)
+{
+	struct tp_scan_options so = {
+		.min_age = e->o->min_age,
+		.pinned_inodes = e->o->pinned_inodes,
+		.n_pinned_inodes = e->o->n_pinned_inodes,
+		.reverse_map = true,
+		.progress = e->o->progress,
+		.userdata = e->o->userdata,
+	};
+	return tp_scan(e->fs, e->geo, &so, &e->map);
+}
+
+/* ---- plan --------------------------------------------------------------------- */
+
+/* What is left of the I/O budget, in blocks; 0: no budget. */
+static uint64_t budget_left(const struct engine *e)
+{
+	uint64_t moved = e->mover.moved_blocks * e->geo->block_size;
+
+	if (!e->o->max_io)
+		return 0;
+	return e->o->max_io > moved ? (e->o->max_io - moved) / e->geo->block_size : 0;
+}
+
+static int phase_plan(struct engine *e)
+{
+	struct tp_plan_options po = {
+		.max_usage = e->o->max_usage,
+		.slack = e->o->slack,
+		.max_io = budget_left(e),
+		.need_lender = e->o->placement == TP_PLACEMENT_BORROW,
+	};
+	int r = tp_plan_new(e->map, &po, &e->plan);
+
+	if (r < 0)
+		return r;
+	e->res->victims += tp_plan_n_victims(e->plan);
+	e->res->victim_bytes += tp_plan_victim_blocks(e->plan) * e->geo->block_size;
+	return 0;
+}
+
+/* ---- move --------------------------------------------------------------------- */
+
+static void report(const struct engine *e, const struct tp_move *m, int result,
+		   enum tp_skip_reason why)
+{
+	if (!e->o->on_move)
+		return;
+	const struct tp_rfile *f = &e->map->files[m->file];
+	struct tp_move_report r = {
+		.victim = e->geo->first_cluster + m->victim,
+		.ino = f->ino,
+		.generation = f->generation,
+		.logical = m->logical,
+		.len = m->len,
+		.source = m->source,
+		.target = m->target,
+		.has_lender = m->has_lender,
+		.right = m->right,
+		.lender_ino = m->has_lender ? e->map->files[m->lender].ino : 0,
+		.lender_logical = m->lender_logical,
+		.result = result,
+		.skip = why,
+	};
+	e->o->on_move(&r, e->o->userdata);
+}
+
+/* Move the pieces of one victim.  true: all of them moved. */
+static bool empty_victim(struct engine *e, const struct tp_move *moves, size_t n)
+{
+	unsigned replans = 0;
+	size_t i = 0;
+
+	while (i < n) {
+		enum tp_skip_reason why = TP_SKIP_IO_ERROR;
+		int r;
+
+		if (e->o->dry_run) {
+			report(e, &moves[i], 0, 0);
+			i++;
+			continue;
+		}
+		r = tp_mover_move(&e->mover, &moves[i], &why);
+		report(e, &moves[i], r, why);
+		if (r >= 0) {
+			e->res->moves++;
+			i++;
+			continue;
+		}
+		e->res->skipped[why]++;
+		if ((why == TP_SKIP_LENDER || why == TP_SKIP_HOLE_TAKEN ||
+		     why == TP_SKIP_MISSED) && replans++ < MAX_REPLANS) {
+			r = tp_plan_replan(e->plan, i,
+					   why == TP_SKIP_LENDER ? TP_REPLAN_LENDER :
+								   TP_REPLAN_HOLE,
+					   &moves, &n);
+			if (r > 0)
+				continue; /* the same index, planned afresh */
+			if (r == 0)
+				e->res->skipped[TP_SKIP_NO_ROOM]++;
+		} else
+			tp_plan_abandon(e->plan, i);
+		return false;
+	}
+	return true;
+}
+
+static int phase_move(struct engine *e)
+{
+	uint64_t total = tp_plan_n_victims(e->plan), seen = 0;
+	const struct tp_move *moves;
+	uint64_t victim;
+	size_t n;
+	int r;
+
+	uint64_t *done = realloc(e->done, (e->n_done + MAX(total, 1)) * sizeof(*done));
+	if (!done)
+		return -ENOMEM;
+	e->done = done;
+	while (!stopping(e) && (r = tp_plan_next(e->plan, &victim, &moves, &n)) > 0) {
+		if (empty_victim(e, moves, n))
+			e->done[e->n_done++] = victim;
+		else
+			e->res->victims_failed++;
+		seen++;
+		progress(e, "move", seen, total);
+	}
+	if (stopping(e))
+		e->res->stopped = true;
+	else if (r < 0)
+		return r;
+	e->res->victims_unplaced += tp_plan_unplaced(e->plan);
+	e->res->moved_bytes = e->mover.moved_blocks * e->geo->block_size;
+	return 0;
+}
+
+/* ---- trim --------------------------------------------------------------------- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The clusters placement wrote to outside the targets (borrow slots, missed
+ * first blocks): a thin pool allocated their chunks; trim those that are
+ * empty again. */
+static int trim_dirtied(struct engine *e)
+{
+	const struct tp_geometry *g = e->geo;
+	struct tp_placer *p = &e->mover.placer;
+	uint64_t prev = TP_NO_CLUSTER;
+	int r;
+
+	for (size_t i = 0; i < p->n_dirty; i++)
+		p->dirty[i] = tp_blk_to_cluster(g, p->dirty[i]);
+	if (p->n_dirty)
+		qsort(p->dirty, p->n_dirty, sizeof(*p->dirty), cmp_u64);
+	for (size_t i = 0; i < p->n_dirty; i++) {
+		uint64_t c = p->dirty[i], trimmed = 0;
+		bool empty;
+
+		if (c == prev || c == TP_NO_CLUSTER)
+			continue;
+		prev = c;
+		r = tp_fsmap_is_free(e->mount_fd, e->dev->devno, g->block_size,
+				     tp_cluster_to_blk(g, c), g->cluster_blocks,
+				     &empty);
+		if (r < 0)
+			return r;
+		if (!empty)
+			continue;
+		r = tp_fitrim(e->mount_fd, tp_blks_to_bytes(g, tp_cluster_to_blk(g, c)),
+			      g->granularity, g->granularity, &trimmed);
+		if (r == -EOPNOTSUPP)
+			return 0;
+		if (r < 0)
+			return r;
+		e->res->retrimmed_clusters++;
+		e->res->discarded_bytes += trimmed;
+	}
+	return 0;
+}
+
+static int phase_trim(struct engine *e)
+{
+	const struct tp_geometry *g = e->geo;
+	uint32_t bs = g->block_size;
+	int r;
+
+	if (e->o->dry_run)
+		return 0;
+	/* Freed blocks show as free, and can be trimmed, once committed. */
+	if (syncfs(e->mount_fd) < 0)
+		return -errno;
+	for (size_t i = 0; i < e->n_done; i++) {
+		uint64_t c = e->done[i];
+		bool empty;
+
+		r = tp_fsmap_is_free(e->mount_fd, e->dev->devno, bs,
+				     tp_cluster_to_blk(g, c), g->cluster_blocks,
+				     &empty);
+		if (r < 0)
+			return r;
+		if (!empty) {
+			/* Something took a block of it meanwhile: most often an
+			 * extent-tree block of a file whose extents the moves
+			 * split, or another writer. */
+			e->res->victims_refilled++;
+			continue;
+		}
+		e->res->clusters_emptied++;
+		if (!e->o->trim)
+			continue;
+		uint64_t trimmed = 0;
+		r = tp_fitrim(e->mount_fd, tp_blks_to_bytes(g, tp_cluster_to_blk(g, c)),
+			      g->granularity, g->granularity, &trimmed);
+		if (r == -EOPNOTSUPP)
+			break; /* no discard after all: nothing to count */
+		if (r < 0)
+			return r;
+		e->res->discarded_bytes += trimmed;
+		e->res->trimmed_clusters++;
+		e->res->trimmed_bytes += g->granularity;
+		progress(e, "trim", i + 1, e->n_done);
+	}
+	if (e->o->trim)
+		return trim_dirtied(e);
+	return 0;
+}
+
+/* The phases of a pass; trim runs once, after the last pass. */
+static const struct phase {
+	const char *name;
+	int (*run)(struct engine *e);
+} phases[] = {
+	{ "scan", phase_scan },
+	{ "plan", phase_plan },
+	{ "move", phase_move },
+};
+
+/* Start another pass on a fresh scan: what the moves freed is committed,
+ * and libext2fs reads the bitmaps anew. */
+static int next_pass(struct engine *e, struct tp_fs **own)
+{
+	int r;
+
+	if (syncfs(e->mount_fd) < 0)
+		return -errno;
+	e->plan = tp_plan_free(e->plan);
+	e->map = tp_clustermap_free(e->map);
+	e->mover.map = NULL;
+	*own = tp_fs_close(*own);
+	r = tp_fs_open(e->dev, own);
+	if (r < 0)
+		return r;
+	e->fs = *own;
+	return 0;
+}
+
+static int check_target(const struct tp_device *dev, struct tp_fs *fs)
+{
+	const struct tp_fs_info *info = tp_fs_get_info(fs);
+
+	if (dev->kind != TP_TARGET_MOUNTED || !dev->mountpoint)
+		return -ENOTCONN;
+	if (dev->read_only)
+		return -EROFS;
+	if (tp_fs_compaction_blocker(info))
+		return -EOPNOTSUPP;
+	/* MOVE_EXT wants the same offset within a page in both files. */
+	if (info->block_size != (uint32_t)sysconf(_SC_PAGESIZE))
+		return -EDOM;
+	return 0;
+}
+
+int tp_compact(const struct tp_device *dev, struct tp_fs *fs,
+	       const struct tp_geometry *geo, const struct tp_compact_options *o,
+	       struct tp_compact_result *ret)
+{
+	struct engine e = { .dev = dev, .fs = fs, .geo = geo, .o = o,
+			    .res = ret, .mount_fd = -1 };
+	double start = now();
+	int r;
+
+	*ret = (struct tp_compact_result){ 0 };
+	r = check_target(dev, fs);
+	if (r < 0)
+		return r;
+	e.mount_fd = open(dev->mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (e.mount_fd < 0)
+		return -errno;
+	e.mover = (struct tp_mover){
+		.mount_fd = e.mount_fd,
+		.dev = dev->devno,
+		.block_size = geo->block_size,
+	};
+	r = tp_placer_init(&e.mover.placer, o->placement, e.mount_fd,
+			   geo->block_size, o->fallocate2_nr);
+	struct tp_fs *own = NULL;
+	for (unsigned pass = 0; r >= 0 && pass < (o->dry_run ? 1 : MAX_PASSES); pass++) {
+		size_t emptied_before = e.n_done;
+
+		if (pass > 0 && (r = next_pass(&e, &own)) < 0)
+			break;
+		for (size_t i = 0; r >= 0 && i < ELEMENTSOF(phases); i++) {
+			double t = now();
+			r = phases[i].run(&e);
+			ret->phase_s[i] += now() - t;
+			if (i == 0 && r >= 0)
+				e.mover.map = e.map;
+		}
+		ret->passes++;
+		if (ret->stopped || e.n_done == emptied_before ||
+		    (o->max_io && budget_left(&e) == 0))
+			break;
+	}
+	if (r >= 0) {
+		double t = now();
+		r = phase_trim(&e);
+		ret->phase_s[3] = now() - t;
+	}
+	ret->placement = e.mover.placer.stats;
+	ret->elapsed_s = now() - start;
+	tp_placer_done(&e.mover.placer);
+
+	tp_plan_free(e.plan);
+	tp_clustermap_free(e.map);
+	tp_fs_close(own);
+	free(e.done);
+	close(e.mount_fd);
+	return r;
+}
+
+int tp_trim_empty(const struct tp_device *dev, struct tp_fs *fs,
+		  const struct tp_geometry *g, uint64_t *ret_clusters,
+		  uint64_t *ret_bytes)
+{
+	_cleanup_close_ int fd = -1;
+	struct tp_clustermap *map = NULL;
+	struct tp_scan_options so = { 0 };
+	uint64_t clusters = 0, bytes = 0;
+	int r;
+
+	if (dev->kind != TP_TARGET_MOUNTED || !dev->mountpoint)
+		return -ENOTCONN;
+	fd = open(dev->mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (syncfs(fd) < 0)
+		return -errno;
+	r = tp_scan(fs, g, &so, &map);
+	if (r < 0)
+		return r;
+	/* Runs of empty clusters, one FITRIM each. */
+	for (uint64_t c = 0; c < g->clusters && r >= 0;) {
+		struct tp_cluster cl;
+		tp_clustermap_get(map, c, &cl);
+		if (cl.used) {
+			c++;
+			continue;
+		}
+		uint64_t end = c + 1, trimmed = 0;
+		for (; end < g->clusters; end++) {
+			tp_clustermap_get(map, end, &cl);
+			if (cl.used)
+				break;
+		}
+		r = tp_fitrim(fd, tp_blks_to_bytes(g, tp_cluster_to_blk(g, c)),
+			      tp_clusters_to_bytes(g, end - c), g->granularity,
+			      &trimmed);
+		if (r >= 0) {
+			clusters += end - c;
+			bytes += trimmed;
+		}
+		c = end;
+	}
+	tp_clustermap_free(map);
+	if (r < 0)
+		return r;
+	*ret_clusters = clusters;
+	*ret_bytes = bytes;
+	return 0;
+}

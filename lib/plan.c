@@ -1,0 +1,631 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * plan: choose victims, emptiest first, and targets for their data: holes
+ * of clusters that stay, never an empty cluster, never another victim; best
+ * fit, longest pieces first, fullest clusters preferred.
+ *
+ * With borrow placement a hole is usable only next to a lender: its left
+ * neighbour block (fill from the left, any length) or its right one (fill
+ * exactly).  A lender is a movable file's block in a cluster that stays.
+ * Filling a hole from the left makes the data just placed the next lender.
+ */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "thinpack/thinpack.h"
+#include "basic/cleanup.h"
+#include "basic/macros.h"
+#include "plan.h"
+
+#define N_CLASSES 64
+#define FIT_SCAN 256 /* holes looked at for a best fit in a size class */
+
+struct phole {
+	uint64_t start, len;
+	bool left_ok, right_ok;
+	uint32_t left_file, right_file;
+	uint64_t left_logical, right_logical;
+	int8_t class; /* size class it is filed under, -1 if none */
+};
+
+struct piece {
+	uint32_t file;
+	uint64_t logical, source, len;
+};
+
+struct undo {
+	uint32_t hole;
+	struct phole old;
+};
+
+struct vec_u32 {
+	uint32_t *v;
+	size_t n, cap;
+};
+
+struct tp_plan {
+	const struct tp_clustermap *map;
+	struct tp_plan_options o;
+	uint8_t *victim;          /* per cluster */
+	uint64_t *victims;
+	size_t n_victims, next;
+	uint64_t victim_blocks;
+	uint64_t unplaced;
+
+	struct phole *holes;
+	size_t n_holes;
+	struct vec_u32 classes[N_CLASSES];
+
+	/* the current victim */
+	struct tp_move *moves;
+	struct undo *undo;
+	size_t n_moves, cap_moves;
+	struct piece *pieces;
+	size_t n_pieces, cap_pieces;
+};
+
+static int size_class(uint64_t len)
+{
+	return 63 - __builtin_clzll(len);
+}
+
+static int vec_push(struct vec_u32 *v, uint32_t x)
+{
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 64;
+		uint32_t *p = realloc(v->v, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		v->v = p;
+		v->cap = cap;
+	}
+	v->v[v->n++] = x;
+	return 0;
+}
+
+struct tp_plan *tp_plan_free(struct tp_plan *p)
+{
+	if (!p)
+		return NULL;
+	free(p->victim);
+	free(p->victims);
+	free(p->holes);
+	for (int i = 0; i < N_CLASSES; i++)
+		free(p->classes[i].v);
+	free(p->moves);
+	free(p->undo);
+	free(p->pieces);
+	free(p);
+	return NULL;
+}
+
+TP_DEFINE_CLEANUP(struct tp_plan *, tp_plan_free)
+
+static bool usable(const struct phole *h)
+{
+	return h->len > 0 && (h->left_ok || h->right_ok);
+}
+
+/* File hole i under its current size class (stale entries elsewhere are
+ * dropped when met). */
+static int refile(struct tp_plan *p, uint32_t i)
+{
+	struct phole *h = &p->holes[i];
+
+	if (!usable(h)) {
+		h->class = -1;
+		return 0;
+	}
+	int c = size_class(h->len);
+	if (h->class == c)
+		return 0;
+	h->class = (int8_t)c;
+	return vec_push(&p->classes[c], i);
+}
+
+/* ---- victims ------------------------------------------------------------------- */
+
+struct candidate {
+	uint64_t cluster;
+	uint32_t used;
+};
+
+static int cmp_candidate(const void *a, const void *b)
+{
+	const struct candidate *x = a, *y = b;
+	if (x->used != y->used)
+		return x->used < y->used ? -1 : 1;
+	return x->cluster < y->cluster ? -1 : x->cluster > y->cluster;
+}
+
+static int choose_victims(struct tp_plan *p)
+{
+	const struct tp_geometry *g = tp_clustermap_geometry(p->map);
+	uint64_t C = g->cluster_blocks, holes = 0;
+	_cleanup_free_ struct candidate *cand = NULL;
+	size_t n = 0;
+
+	cand = malloc(MAX(g->clusters, 1) * sizeof(*cand));
+	if (!cand)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < g->clusters; i++) {
+		struct tp_cluster c;
+		tp_clustermap_get(p->map, i, &c);
+		if (c.used == 0)
+			continue;
+		holes += C - MIN(c.used, C);
+		if (tp_cluster_eligible(&c) &&
+		    (uint64_t)c.used * 100 <= C * p->o.max_usage)
+			cand[n++] = (struct candidate){ i, c.used };
+	}
+	qsort(cand, n, sizeof(*cand), cmp_candidate);
+
+	p->victims = malloc(MAX(n, 1) * sizeof(*p->victims));
+	if (!p->victims)
+		return -ENOMEM;
+	uint64_t moved = 0, lost_holes = 0;
+	for (size_t k = 0; k < n; k++) {
+		uint64_t u = cand[k].used;
+		uint64_t left = holes - lost_holes - (C - u);
+		/* the data of all victims so far must fit in the holes of the
+		 * clusters that stay, less the slack */
+		if ((moved + u) * 100 > left * (100 - p->o.slack))
+			break;
+		if (p->o.max_io && moved + u > p->o.max_io)
+			break;
+		moved += u;
+		lost_holes += C - u;
+		p->victim[cand[k].cluster] = 1;
+		p->victims[p->n_victims++] = cand[k].cluster;
+	}
+	p->victim_blocks = moved;
+	return 0;
+}
+
+/* ---- holes ----------------------------------------------------------------------- */
+
+/* Whether block b lies in a whole cluster that stays and is not empty. */
+static bool stays(const struct tp_plan *p, uint64_t b)
+{
+	const struct tp_geometry *g = tp_clustermap_geometry(p->map);
+	uint64_t c = tp_blk_to_cluster(g, b);
+	struct tp_cluster cl;
+
+	if (c == TP_NO_CLUSTER || p->victim[c])
+		return false;
+	tp_clustermap_get(p->map, c, &cl);
+	return cl.used > 0;
+}
+
+static void find_lender(const struct tp_plan *p, uint64_t b, bool *ok,
+			uint32_t *file, uint64_t *logical)
+{
+	const struct tp_rext *e;
+
+	*ok = false;
+	if (!stays(p, b))
+		return;
+	e = tp_clustermap_owner(p->map, b);
+	if (!e)
+		return;
+	*ok = true;
+	*file = e->file;
+	*logical = e->logical + (b - e->physical);
+}
+
+static int add_hole(struct tp_plan *p, uint64_t a, uint64_t b, size_t *cap)
+{
+	if (p->n_holes == *cap) {
+		size_t c = *cap ? *cap * 2 : 1024;
+		struct phole *h = realloc(p->holes, c * sizeof(*h));
+		if (!h)
+			return -ENOMEM;
+		p->holes = h;
+		*cap = c;
+	}
+	struct phole *h = &p->holes[p->n_holes++];
+	*h = (struct phole){ .start = a, .len = b - a, .class = -1 };
+	if (!p->o.need_lender) {
+		h->left_ok = true;
+		return 0;
+	}
+	if (a > 0)
+		find_lender(p, a - 1, &h->left_ok, &h->left_file, &h->left_logical);
+	find_lender(p, b, &h->right_ok, &h->right_file, &h->right_logical);
+	return 0;
+}
+
+static int cmp_fullness(const void *a, const void *b, void *arg)
+{
+	const struct tp_plan *p = arg;
+	const struct tp_geometry *g = tp_clustermap_geometry(p->map);
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	struct tp_cluster cx, cy;
+
+	tp_clustermap_get(p->map, tp_blk_to_cluster(g, p->holes[x].start), &cx);
+	tp_clustermap_get(p->map, tp_blk_to_cluster(g, p->holes[y].start), &cy);
+	if (cx.used != cy.used)
+		return cx.used > cy.used ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+static int build_holes(struct tp_plan *p)
+{
+	const struct tp_clustermap *m = p->map;
+	const struct tp_geometry *g = tp_clustermap_geometry(m);
+	size_t cap = 0;
+	int r;
+
+	/* The scan's free runs, less the parts in victim clusters. */
+	for (size_t i = 0; i < m->n_holes; i++) {
+		uint64_t a = m->holes[i].start, end = a + m->holes[i].len;
+		while (a < end) {
+			uint64_t c = tp_blk_to_cluster(g, a);
+			uint64_t ce = MIN(end, tp_cluster_to_blk(g, c + 1));
+			if (p->victim[c]) {
+				a = ce;
+				continue;
+			}
+			uint64_t b = ce;
+			while (b < end && !p->victim[tp_blk_to_cluster(g, b)])
+				b = MIN(end, tp_cluster_to_blk(g, tp_blk_to_cluster(g, b) + 1));
+			r = add_hole(p, a, b, &cap);
+			if (r < 0)
+				return r;
+			a = b;
+		}
+	}
+
+	/* File them, fullest clusters first, so that a first fit in a size
+	 * class leans towards them. */
+	_cleanup_free_ uint32_t *order = malloc(MAX(p->n_holes, 1) * sizeof(*order));
+	if (!order)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->n_holes; i++)
+		order[i] = (uint32_t)i;
+	qsort_r(order, p->n_holes, sizeof(*order), cmp_fullness, p);
+	for (size_t i = 0; i < p->n_holes; i++) {
+		r = refile(p, order[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int tp_plan_new(const struct tp_clustermap *map, const struct tp_plan_options *o,
+		struct tp_plan **ret)
+{
+	const struct tp_geometry *g = tp_clustermap_geometry(map);
+	_cleanup_(tp_plan_freep) struct tp_plan *p = NULL;
+	int r;
+
+	if (o->max_usage > 100 || o->slack > 99)
+		return -EINVAL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->map = map;
+	p->o = *o;
+	p->victim = calloc(MAX(g->clusters, 1), 1);
+	if (!p->victim)
+		return -ENOMEM;
+	r = choose_victims(p);
+	if (r < 0)
+		return r;
+	r = build_holes(p);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(p);
+	return 0;
+}
+
+size_t tp_plan_n_victims(const struct tp_plan *p)
+{
+	return p->n_victims;
+}
+
+uint64_t tp_plan_victim_blocks(const struct tp_plan *p)
+{
+	return p->victim_blocks;
+}
+
+uint64_t tp_plan_unplaced(const struct tp_plan *p)
+{
+	return p->unplaced;
+}
+
+/* ---- assignment ---------------------------------------------------------------------- */
+
+/* A hole that takes exactly len blocks at its start: the best fit among the
+ * first FIT_SCAN of len's size class, else the first of a larger class. */
+static int64_t find_fit(struct tp_plan *p, uint64_t len)
+{
+	for (int c = size_class(len); c < N_CLASSES; c++) {
+		struct vec_u32 *v = &p->classes[c];
+		int64_t best = -1;
+		unsigned seen = 0;
+
+		for (size_t k = 0; k < v->n && seen < FIT_SCAN;) {
+			uint32_t i = v->v[k];
+			const struct phole *h = &p->holes[i];
+			if (h->class != c || !usable(h)) {
+				v->v[k] = v->v[--v->n]; /* stale */
+				continue;
+			}
+			k++;
+			seen++;
+			bool fits = h->len >= len && (h->left_ok || h->len == len);
+			if (fits && (best < 0 || h->len < p->holes[best].len)) {
+				best = i;
+				if (h->len == len)
+					break;
+			}
+		}
+		if (best >= 0)
+			return best;
+	}
+	return -1;
+}
+
+/* The largest hole that takes a prefix of want blocks (a hole with only a
+ * right lender must be filled exactly, so it must not exceed want), or -1. */
+static int64_t find_largest(struct tp_plan *p, uint64_t want)
+{
+	for (int c = N_CLASSES - 1; c >= 0; c--) {
+		struct vec_u32 *v = &p->classes[c];
+		int64_t best = -1;
+		for (size_t k = 0; k < v->n;) {
+			uint32_t i = v->v[k];
+			const struct phole *h = &p->holes[i];
+			if (h->class != c || !usable(h)) {
+				v->v[k] = v->v[--v->n];
+				continue;
+			}
+			k++;
+			if (!h->left_ok && h->len > want)
+				continue;
+			if (best < 0 || h->len > p->holes[best].len)
+				best = i;
+		}
+		if (best >= 0)
+			return best;
+	}
+	return -1;
+}
+
+static int push_move(struct tp_plan *p, const struct tp_move *m, uint32_t hole)
+{
+	if (p->n_moves == p->cap_moves) {
+		size_t cap = p->cap_moves ? p->cap_moves * 2 : 64;
+		struct tp_move *mv = realloc(p->moves, cap * sizeof(*mv));
+		if (!mv)
+			return -ENOMEM;
+		p->moves = mv;
+		struct undo *u = realloc(p->undo, cap * sizeof(*u));
+		if (!u)
+			return -ENOMEM;
+		p->undo = u;
+		p->cap_moves = cap;
+	}
+	p->undo[p->n_moves] = (struct undo){ hole, p->holes[hole] };
+	p->moves[p->n_moves++] = *m;
+	return 0;
+}
+
+/* Put piece into holes, as one move or several.  0, or -ENOSPC. */
+static int assign_piece(struct tp_plan *p, uint64_t victim, const struct piece *pc)
+{
+	uint64_t off = 0;
+	int r;
+
+	while (off < pc->len) {
+		uint64_t want = pc->len - off, n;
+		int64_t i = find_fit(p, want);
+		if (i < 0)
+			i = find_largest(p, want);
+		if (i < 0)
+			return -ENOSPC;
+		struct phole *h = &p->holes[i];
+		/* fill from the left when a left lender is there; with only a
+		 * right lender the hole is filled exactly (find_* made sure) */
+		bool left = h->left_ok;
+		n = MIN(want, h->len);
+		struct tp_move m = {
+			.victim = victim,
+			.file = pc->file,
+			.logical = pc->logical + off,
+			.len = n,
+			.source = pc->source + off,
+			.target = h->start,
+			.right = !left,
+			.has_lender = p->o.need_lender,
+			.lender = left ? h->left_file : h->right_file,
+			.lender_logical = left ? h->left_logical : h->right_logical,
+			.hole = (uint32_t)i,
+		};
+		r = push_move(p, &m, (uint32_t)i);
+		if (r < 0)
+			return r;
+		if (left && n < h->len) {
+			h->start += n;
+			h->len -= n;
+			h->left_ok = true;
+			h->left_file = pc->file;
+			h->left_logical = pc->logical + off + n - 1;
+		} else
+			h->len = 0; /* filled */
+		r = refile(p, (uint32_t)i);
+		if (r < 0)
+			return r;
+		off += n;
+	}
+	return 0;
+}
+
+static int cmp_piece_len(const void *a, const void *b)
+{
+	const struct piece *x = a, *y = b;
+	if (x->len != y->len)
+		return x->len > y->len ? -1 : 1;
+	return x->source < y->source ? -1 : x->source > y->source;
+}
+
+static int push_piece(struct tp_plan *p, const struct piece *pc)
+{
+	if (p->n_pieces == p->cap_pieces) {
+		size_t cap = p->cap_pieces ? p->cap_pieces * 2 : 64;
+		struct piece *v = realloc(p->pieces, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		p->pieces = v;
+		p->cap_pieces = cap;
+	}
+	p->pieces[p->n_pieces++] = *pc;
+	return 0;
+}
+
+/* Undo moves [from, n_moves) in reverse. */
+static void rollback(struct tp_plan *p, size_t from)
+{
+	while (p->n_moves > from) {
+		const struct undo *u = &p->undo[--p->n_moves];
+		int8_t class = p->holes[u->hole].class;
+		p->holes[u->hole] = u->old;
+		p->holes[u->hole].class = class;
+		(void)refile(p, u->hole); /* never grows a vector past memory */
+	}
+}
+
+/* Assign pieces (sorted longest first) from moves index `from`.  0, or
+ * -ENOSPC with the moves from `from` rolled back. */
+static int assign_pieces(struct tp_plan *p, uint64_t victim, size_t from)
+{
+	int r = 0;
+
+	qsort(p->pieces, p->n_pieces, sizeof(*p->pieces), cmp_piece_len);
+	for (size_t i = 0; i < p->n_pieces && r >= 0; i++)
+		r = assign_piece(p, victim, &p->pieces[i]);
+	if (r < 0)
+		rollback(p, from);
+	return r;
+}
+
+/* The current victim's data, as pieces clipped to the cluster. */
+static int victim_pieces(struct tp_plan *p, uint64_t victim)
+{
+	const struct tp_clustermap *m = p->map;
+	const struct tp_geometry *g = tp_clustermap_geometry(m);
+	uint64_t cs = tp_cluster_to_blk(g, victim), ce = cs + g->cluster_blocks;
+	uint64_t total = 0;
+	struct tp_cluster c;
+	int r;
+
+	p->n_pieces = 0;
+	for (size_t i = tp_clustermap_first_ext(m, cs);
+	     i < m->n_exts && m->exts[i].physical < ce; i++) {
+		const struct tp_rext *e = &m->exts[i];
+		uint64_t a = MAX(cs, e->physical), b = MIN(ce, e->physical + e->len);
+		if (a >= b)
+			continue;
+		r = push_piece(p, &(struct piece){
+			.file = e->file,
+			.logical = e->logical + (a - e->physical),
+			.source = a,
+			.len = b - a,
+		});
+		if (r < 0)
+			return r;
+		total += b - a;
+	}
+	tp_clustermap_get(m, victim, &c);
+	return total == c.used ? 0 : -ENODATA;
+}
+
+int tp_plan_next(struct tp_plan *p, uint64_t *ret_victim,
+		 const struct tp_move **ret_moves, size_t *ret_n)
+{
+	while (p->next < p->n_victims) {
+		uint64_t v = p->victims[p->next++];
+		int r;
+
+		p->n_moves = 0;
+		r = victim_pieces(p, v);
+		if (r == -ENOMEM)
+			return r;
+		if (r == 0)
+			r = assign_pieces(p, v, 0);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0) {
+			p->unplaced++;
+			continue;
+		}
+		*ret_victim = v;
+		*ret_moves = p->moves;
+		*ret_n = p->n_moves;
+		return 1;
+	}
+	p->n_moves = 0;
+	return 0;
+}
+
+int tp_plan_replan(struct tp_plan *p, size_t done, enum tp_replan_why why,
+		   const struct tp_move **ret_moves, size_t *ret_n)
+{
+	uint64_t victim;
+	int r;
+
+	if (done >= p->n_moves)
+		return -EINVAL;
+	victim = p->moves[done].victim;
+
+	/* The data still to move: the moves from done on, merged back into
+	 * pieces where they were split. */
+	p->n_pieces = 0;
+	for (size_t i = done; i < p->n_moves; i++) {
+		const struct tp_move *m = &p->moves[i];
+		struct piece *last = p->n_pieces ? &p->pieces[p->n_pieces - 1] : NULL;
+		if (last && last->file == m->file &&
+		    last->logical + last->len == m->logical &&
+		    last->source + last->len == m->source)
+			last->len += m->len;
+		else {
+			r = push_piece(p, &(struct piece){ m->file, m->logical,
+							    m->source, m->len });
+			if (r < 0)
+				return r;
+		}
+	}
+	uint32_t bad = p->undo[done].hole;
+	bool right = p->moves[done].right;
+	rollback(p, done);
+
+	/* What failed there will fail again. */
+	struct phole *h = &p->holes[bad];
+	if (why == TP_REPLAN_LENDER && !right)
+		h->left_ok = false;
+	else if (why == TP_REPLAN_LENDER)
+		h->right_ok = false;
+	else
+		h->len = 0;
+	r = refile(p, bad);
+	if (r < 0)
+		return r;
+
+	r = assign_pieces(p, victim, done);
+	if (r == -ENOSPC)
+		return 0;
+	if (r < 0)
+		return r;
+	*ret_moves = p->moves;
+	*ret_n = p->n_moves;
+	return 1;
+}
+
+void tp_plan_abandon(struct tp_plan *p, size_t done)
+{
+	if (done < p->n_moves)
+		rollback(p, done);
+}

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * plan: which clusters to empty, and where each piece of their data goes.
+ * No I/O: it works on the cluster map and its reverse map.
+ *
+ * Victims are chosen up front, emptiest first, while their data fits in
+ * the holes of the clusters that stay (less the slack) and the I/O budget.
+ * Their pieces are then assigned one victim at a time, when the mover asks,
+ * so that a failed placement can be planned around: the planner keeps the
+ * holes' live state, and an undo record per move.
+ */
+#ifndef TP_PLAN_H
+#define TP_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "thinpack/thinpack.h"
+#include "clustermap.h"
+
+struct tp_plan_options {
+	unsigned max_usage;   /* percent: victims at most this full */
+	unsigned slack;       /* percent of the target holes left free */
+	uint64_t max_io;      /* blocks; 0: no limit */
+	bool need_lender;     /* borrow placement: a hole needs a lender */
+};
+
+struct tp_move {
+	uint64_t victim;          /* cluster index */
+	uint32_t file;            /* index into the map's files */
+	uint64_t logical, len;    /* the file's blocks */
+	uint64_t source;          /* where they are */
+	uint64_t target;          /* where they go */
+	bool right;               /* lender at target + len, else target - 1 */
+	bool has_lender;
+	uint32_t lender;          /* file index */
+	uint64_t lender_logical;
+	uint32_t hole;            /* internal */
+};
+
+struct tp_plan;
+
+int tp_plan_new(const struct tp_clustermap *map, const struct tp_plan_options *o,
+		struct tp_plan **ret);
+struct tp_plan *tp_plan_free(struct tp_plan *p);
+
+/* Victims chosen, and the data they hold (blocks). */
+size_t tp_plan_n_victims(const struct tp_plan *p);
+uint64_t tp_plan_victim_blocks(const struct tp_plan *p);
+
+/* Assign the next victim's pieces.  1: *ret_moves holds its moves (valid
+ * until the next call); 0: no victim left.  Victims whose data does not
+ * fit are skipped and counted in tp_plan_unplaced(). */
+int tp_plan_next(struct tp_plan *p, uint64_t *ret_victim,
+		 const struct tp_move **ret_moves, size_t *ret_n);
+
+enum tp_replan_why {
+	TP_REPLAN_LENDER, /* the hole's lender cannot lend */
+	TP_REPLAN_HOLE,   /* the hole is taken, or placement missed */
+};
+
+/* moves[0, done) of the current victim happened; moves[done] could not be
+ * placed.  Plan its data and the rest elsewhere.  1: new moves from index
+ * done on in *ret_moves (the whole list again); 0: nowhere. */
+int tp_plan_replan(struct tp_plan *p, size_t done, enum tp_replan_why why,
+		   const struct tp_move **ret_moves, size_t *ret_n);
+
+/* The current victim cannot be emptied: its moves from done on will not
+ * happen, and their holes are free again. */
+void tp_plan_abandon(struct tp_plan *p, size_t done);
+
+/* Victims skipped because their data found no holes. */
+uint64_t tp_plan_unplaced(const struct tp_plan *p);
+
+#endif

@@ -1,0 +1,107 @@
+#!/bin/bash
+# thinpack compact on an aged filesystem on the emulated thin device:
+# the pool gives back at least 85 % of the bound the test computes itself
+# (dumpe2fs + FIEMAP), every file keeps its bytes, links, holes and
+# unwritten ranges, nothing leaks, e2fsck stays clean, and the files that
+# must not move (recent, open for write, immutable) do not.
+. "${TESTS_DIR:-$(dirname "$0")/..}/lib/common.sh"
+tp_require_root
+tp_workdir
+tp_thin_pool 1G
+tp_thin_fs thin 256M -- -b 4096
+m=$TP_MNT
+tp_age "$m" --seed 23 --extras
+mkdir "$m/keep"
+head -c 300000 /dev/urandom >"$m/keep/immutable"
+chattr +i "$m/keep/immutable"
+head -c 200000 /dev/urandom >"$m/keep/open-for-write"
+sleep 6 # everything so far is older than --min-age 5
+head -c 250000 /dev/urandom >"$m/keep/recent"
+sync
+exec 3>>"$m/keep/open-for-write"
+fstrim "$m"
+sync
+
+"$PYTHON3" "$TP_PY" oracle --device "$TP_DEV" --mountpoint "$m" \
+	--granularity 1048576 --min-age 0 >"$TP_WORK/bound.json"
+bound=$("$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["reclaim"]["bound_clusters"])' "$TP_WORK/bound.json")
+[ "$bound" -ge 30 ] || tp_die "aging left a bound of only $bound clusters"
+"$PYTHON3" "$TP_PY" layout "$m" | grep -v '^keep/' >"$TP_WORK/layout.before"
+"$PYTHON3" "$TP_PY" fiemap "$m"/keep/* >"$TP_WORK/keep.before"
+"$PYTHON3" "$TP_PY" space "$m" >"$TP_WORK/space.before"
+alloc_before=$(tp_allocated "$TP_IMG")
+# clusters that hold anything now: moved data may only land in them
+"$PYTHON3" - "$TP_DEV" >"$TP_WORK/nonempty.before" <<'PY'
+import sys
+sys.path.insert(0, __import__("os").environ["TESTS_DIR"] + "/lib")
+import tp
+bs, count, first, ratio = tp.dumpe2fs_geometry(sys.argv[1])
+free = set()
+for lo, hi in tp.dumpe2fs_free_ranges(sys.argv[1], ratio):
+    free.update(range(lo, min(hi, count)))
+C = 1048576 // bs
+print(" ".join(str(c) for c in range(count // C)
+               if any(b not in free for b in range(c * C, (c + 1) * C))))
+PY
+
+rc=0
+"$THINPACK" compact --json --min-age 5 --max-usage 100 --granularity 1M "$m" \
+	>"$TP_WORK/compact.json" || rc=$?
+[ "$rc" -le 1 ] || tp_fail "compact exited $rc"
+exec 3>&-
+sync
+
+alloc_after=$(tp_allocated "$TP_IMG")
+freed=$(((alloc_before - alloc_after) / 1048576))
+tp_log "bound $bound clusters; pool freed $freed MiB"
+[ $((freed * 100)) -ge $((bound * 85)) ] ||
+	tp_fail "the pool freed $freed MiB, less than 85% of the bound ($bound MiB)"
+
+"$PYTHON3" - "$TP_WORK/compact.json" <<'PY' || tp_fail "placement below 99% exact"
+import json, sys
+fs = json.load(open(sys.argv[1]))["filesystems"][0]
+p = fs["placement"]
+print("compact: %d clusters emptied, %d bytes moved, placement %d/%d exact, "
+      "skipped %s" % (fs["clusters_emptied"], fs["moved_bytes"], p["exact"],
+      p["attempts"], {k: v for k, v in fs["skipped"].items() if v}),
+      file=sys.stderr)
+assert p["attempts"] > 0 and p["exact"] * 100 >= p["attempts"] * 99, p
+assert p["unreturned"] == 0, p
+PY
+
+"$PYTHON3" "$TP_PY" layout "$m" | grep -v '^keep/' >"$TP_WORK/layout.after"
+cmp -s "$TP_WORK/layout.before" "$TP_WORK/layout.after" ||
+	tp_fail "files changed: $(diff "$TP_WORK/layout.before" "$TP_WORK/layout.after" | head -6)"
+"$PYTHON3" "$TP_PY" fiemap "$m"/keep/* >"$TP_WORK/keep.after"
+cmp -s "$TP_WORK/keep.before" "$TP_WORK/keep.after" ||
+	tp_fail "a file that must stay moved: $(diff "$TP_WORK/keep.before" "$TP_WORK/keep.after")"
+"$PYTHON3" "$TP_PY" space "$m" >"$TP_WORK/space.after"
+tp_expect_eq "free + owned blocks, free inodes" "$(cat "$TP_WORK/space.after")" \
+	"$(cat "$TP_WORK/space.before")"
+
+# No data in a cluster that was empty before the run.
+"$PYTHON3" - "$m" "$TP_WORK/nonempty.before" <<'PY' || tp_fail "data landed in an empty cluster"
+import os, sys
+sys.path.insert(0, os.environ["TESTS_DIR"] + "/lib")
+import tp
+top, before = sys.argv[1], set(map(int, open(sys.argv[2]).read().split()))
+bs = os.statvfs(top).f_frsize
+C = 1048576 // bs
+bad = []
+for ino, paths in tp.walk_inodes(top).items():
+    p = os.path.join(top, paths[0])
+    if not os.path.isfile(p) or os.path.islink(p):
+        continue
+    fd = os.open(p, os.O_RDONLY)
+    for lo, ph, ln, fl in tp.fiemap(fd):
+        for b in range(ph // bs, (ph + ln) // bs):
+            if b // C not in before:
+                bad.append((p, b))
+    os.close(fd)
+assert not bad, bad[:5]
+PY
+
+chattr -i "$m/keep/immutable"
+tp_umount "$m"
+tp_fsck "$TP_DEV"
+tp_done

@@ -1,0 +1,537 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* thinpack compact: empty the emptiest clusters of a mounted filesystem,
+ * and thinpack trim: return the empty ones. */
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "thinpack.h"
+#include "basic/cleanup.h"
+
+#define DEFAULT_MIN_AGE (24 * 3600)
+#define DEFAULT_MAX_USAGE 50
+#define DEFAULT_SLACK 10
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+/* SIGINT and SIGTERM stop between two moves; lease breaks are polled, so
+ * their signal is ignored. */
+static void setup_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_stop_signal };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGIO, SIG_IGN);
+}
+
+struct compact_options {
+	bool json, dry_run, trim;
+	uint64_t granularity, min_age, max_io;
+	unsigned max_usage, slack;
+	enum tp_placement placement;
+	long fallocate2_nr;
+};
+
+struct run {
+	const struct compact_options *o;
+	const struct tp_geometry *geo;
+	json_object *moves;      /* dry run, --json */
+	uint64_t moved_bytes;
+	double start;
+	bool tty;
+};
+
+static void print_move(const struct run *run, const struct tp_move_report *m)
+{
+	printf("cluster %" PRIu64 ": inode %" PRIu32 " blocks %" PRIu64 "+%" PRIu64
+	       " from %" PRIu64 " to %" PRIu64,
+	       m->victim, m->ino, m->logical, m->len, m->source, m->target);
+	if (m->has_lender)
+		printf(" (%s inode %" PRIu32 " block %" PRIu64 ")",
+		       m->right ? "before" : "after", m->lender_ino,
+		       m->lender_logical);
+	printf("\n");
+	(void)run;
+}
+
+static void on_move(const struct tp_move_report *m, void *userdata)
+{
+	struct run *run = userdata;
+
+	if (m->result == 0)
+		run->moved_bytes += m->len * run->geo->block_size;
+	if (!run->o->dry_run)
+		return;
+	if (!run->o->json) {
+		print_move(run, m);
+		return;
+	}
+	json_object *j = json_object_new_object();
+	json_object_object_add(j, "cluster", json_object_new_uint64(m->victim));
+	json_object_object_add(j, "inode", json_object_new_uint64(m->ino));
+	json_object_object_add(j, "generation", json_object_new_uint64(m->generation));
+	json_object_object_add(j, "logical", json_object_new_uint64(m->logical));
+	json_object_object_add(j, "blocks", json_object_new_uint64(m->len));
+	json_object_object_add(j, "source", json_object_new_uint64(m->source));
+	json_object_object_add(j, "target", json_object_new_uint64(m->target));
+	if (m->has_lender) {
+		json_object_object_add(j, "lender_inode",
+				       json_object_new_uint64(m->lender_ino));
+		json_object_object_add(j, "lender_logical",
+				       json_object_new_uint64(m->lender_logical));
+		json_object_object_add(j, "merge",
+				       json_object_new_string(m->right ? "right" : "left"));
+	}
+	json_object_array_add(run->moves, j);
+}
+
+static void on_progress(const char *phase, uint64_t done, uint64_t total,
+			void *userdata)
+{
+	struct run *run = userdata;
+	char a[TP_SIZE_STR_MAX];
+
+	if (!run->tty || total == 0)
+		return;
+	if (strcmp(phase, "move") != 0) {
+		progress_line(phase, done, total, NULL);
+		return;
+	}
+	double el = now_monotonic() - run->start, eta = done ? el / done * (total - done) : 0;
+	unsigned width = 30, fill = (unsigned)(done * width / total);
+	fprintf(stderr, "\r[%.*s%*s] %" PRIu64 "/%" PRIu64 " clusters, %s moved, ETA %u:%02u ",
+		fill, "##############################", (int)(width - fill), "",
+		done, total, tp_format_size(run->moved_bytes, a),
+		(unsigned)eta / 60, (unsigned)eta % 60);
+	fflush(stderr);
+	progress_shown_set();
+}
+
+static int parse_placement(const char *arg, struct compact_options *o)
+{
+	if (strcmp(arg, "auto") == 0 || strcmp(arg, "borrow") == 0) {
+		o->placement = TP_PLACEMENT_BORROW;
+		return 0;
+	}
+	if (strncmp(arg, "fallocate2", 10) == 0) {
+		o->placement = TP_PLACEMENT_FALLOCATE2;
+		o->fallocate2_nr = -1;
+		if (arg[10] == ':') {
+			unsigned nr;
+			if (parse_uint_option("--placement fallocate2:", arg + 11,
+					      100000, &nr) < 0)
+				return -EINVAL;
+			o->fallocate2_nr = nr;
+			return 0;
+		}
+		if (arg[10] == '\0')
+			return 0;
+	}
+	log_error("--placement '%s': expected auto, borrow or fallocate2[:NR]", arg);
+	return -EINVAL;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: %s compact [OPTIONS] PATH\n"
+		"\n"
+		"Move the data of cold files out of the emptiest clusters of a mounted\n"
+		"ext4 into the holes of the fullest ones, each piece at a chosen block,\n"
+		"then trim the clusters that became empty.  Files in use are left alone.\n"
+		"\n"
+		"Options:\n"
+		"  -n, --dry-run            print the plan, change nothing\n"
+		"  -j, --json               machine-readable output\n"
+		"  -g, --granularity BYTES  cluster size of the thin device (default: sysfs)\n"
+		"  -a, --min-age DURATION   leave files changed more recently (default 1d)\n"
+		"      --max-io BYTES       move at most this much data\n"
+		"      --max-usage PCT      empty only clusters at most this full (default %d)\n"
+		"      --slack PCT          leave this share of the holes free (default %d)\n"
+		"      --placement MODE     auto, borrow, or fallocate2[:NR] (default auto)\n"
+		"      --no-trim            leave trimming to fstrim or a discard mount\n"
+		"  -h, --help               show this help\n"
+		"\n"
+		"Exit status: 0 done; 1 work left (budget, interrupted, files skipped) or\n"
+		"nothing possible (read-only, bigalloc, no discard); 4 operational error;\n"
+		"8 usage error.\n",
+		program_invocation_short_name, DEFAULT_MAX_USAGE, DEFAULT_SLACK);
+}
+
+/* Why this filesystem cannot be compacted online, or NULL. */
+static int refuse(struct target *t)
+{
+	const char *blocker = tp_fs_compaction_blocker(&t->info);
+	long page = sysconf(_SC_PAGESIZE);
+
+	if (t->dev->kind != TP_TARGET_MOUNTED)
+		return target_fail(t, TP_EXIT_USAGE,
+				   "%s: not mounted: online compaction works on a "
+				   "mounted filesystem", t->path);
+	if (t->dev->read_only)
+		return target_fail(t, TP_EXIT_NOTHING,
+				   "%s: mounted read-only: nothing can move", t->path);
+	if (blocker)
+		return target_fail(t, TP_EXIT_NOTHING, "%s: compaction is impossible: %s",
+				   t->path, blocker);
+	if (!t->dev->discard)
+		return target_fail(t, TP_EXIT_NOTHING,
+				   "%s: %s does not support discard: emptied clusters "
+				   "could not be returned to it", t->path, t->dev->device);
+	if (page > 0 && t->info.block_size != (uint32_t)page)
+		return target_fail(t, TP_EXIT_NOTHING,
+				   "%s: block size %" PRIu32 " differs from the page size "
+				   "(%ld): online compaction is not supported", t->path,
+				   t->info.block_size, page);
+	return 0;
+}
+
+static void print_summary(const struct target *t, const struct compact_options *o,
+			  const struct tp_compact_result *res)
+{
+	const struct tp_geometry *g = &t->geo;
+	char a[TP_SIZE_STR_MAX], b[TP_SIZE_STR_MAX], c[TP_SIZE_STR_MAX];
+	const struct tp_placement_stats *p = &res->placement;
+
+	if (o->dry_run) {
+		printf("%s: would empty %" PRIu64 " clusters (%s) by moving %s\n",
+		       t->path, res->victims,
+		       tp_format_size(tp_clusters_to_bytes(g, res->victims), a),
+		       tp_format_size(res->victim_bytes, b));
+		return;
+	}
+	printf("%s: emptied %" PRIu64 " of %" PRIu64 " clusters (%s), moved %s in "
+	       "%" PRIu64 " moves, trimmed %s%s\n",
+	       t->path, res->clusters_emptied, res->victims,
+	       tp_format_size(tp_clusters_to_bytes(g, res->clusters_emptied), a),
+	       tp_format_size(res->moved_bytes, b), res->moves,
+	       tp_format_size(res->trimmed_bytes, c),
+	       res->stopped ? " (stopped)" : "");
+	if (p->attempts)
+		printf("  placement: %" PRIu64 " attempts, %" PRIu64 " exact, %" PRIu64
+		       " missed (%.1f %% exact)\n", p->attempts, p->exact, p->missed,
+		       100.0 * (double)p->exact / (double)p->attempts);
+	bool any = false;
+	for (unsigned i = 0; i < _TP_SKIP_MAX; i++)
+		if (res->skipped[i]) {
+			printf("%s %s %" PRIu64, any ? "," : "  skipped:",
+			       tp_skip_reason_to_string(i), res->skipped[i]);
+			any = true;
+		}
+	if (any)
+		printf("\n");
+	if (res->victims_failed || res->victims_unplaced || res->victims_refilled)
+		printf("  not emptied: %" PRIu64 " clusters (%" PRIu64 " skipped, %"
+		       PRIu64 " found no room, %" PRIu64 " taken again)\n",
+		       res->victims_failed + res->victims_unplaced +
+			       res->victims_refilled,
+		       res->victims_failed, res->victims_unplaced,
+		       res->victims_refilled);
+	printf("  %u passes, elapsed %.1f s\n", res->passes, res->elapsed_s);
+}
+
+static json_object *summary_json(const struct target *t,
+				 const struct compact_options *o,
+				 const struct tp_compact_result *res)
+{
+	json_object *j = json_object_new_object(), *p, *sk, *ph;
+	static const char *const phase_names[] = { "scan", "plan", "move", "trim" };
+
+	json_object_object_add(j, "path", json_object_new_string(t->path));
+	json_object_object_add(j, "device", json_object_new_string(t->dev->device));
+	json_object_object_add(j, "dry_run", json_object_new_boolean(o->dry_run));
+	json_object_object_add(j, "granularity", json_object_new_uint64(t->geo.granularity));
+	json_object_object_add(j, "block_size", json_object_new_uint64(t->geo.block_size));
+	json_object_object_add(j, "placement_mode",
+			       json_object_new_string(tp_placement_to_string(o->placement)));
+	json_object_object_add(j, "victims", json_object_new_uint64(res->victims));
+	json_object_object_add(j, "victim_bytes", json_object_new_uint64(res->victim_bytes));
+	json_object_object_add(j, "moved_bytes", json_object_new_uint64(res->moved_bytes));
+	json_object_object_add(j, "moves", json_object_new_uint64(res->moves));
+	json_object_object_add(j, "clusters_emptied",
+			       json_object_new_uint64(res->clusters_emptied));
+	json_object_object_add(j, "victims_failed",
+			       json_object_new_uint64(res->victims_failed));
+	json_object_object_add(j, "victims_unplaced",
+			       json_object_new_uint64(res->victims_unplaced));
+	json_object_object_add(j, "victims_refilled",
+			       json_object_new_uint64(res->victims_refilled));
+	json_object_object_add(j, "trimmed_bytes", json_object_new_uint64(res->trimmed_bytes));
+	json_object_object_add(j, "trimmed_clusters",
+			       json_object_new_uint64(res->trimmed_clusters));
+	json_object_object_add(j, "discarded_bytes",
+			       json_object_new_uint64(res->discarded_bytes));
+	json_object_object_add(j, "retrimmed_clusters",
+			       json_object_new_uint64(res->retrimmed_clusters));
+	p = json_object_new_object();
+	json_object_object_add(p, "attempts", json_object_new_uint64(res->placement.attempts));
+	json_object_object_add(p, "exact", json_object_new_uint64(res->placement.exact));
+	json_object_object_add(p, "missed", json_object_new_uint64(res->placement.missed));
+	json_object_object_add(p, "unreturned",
+			       json_object_new_uint64(res->placement.unreturned));
+	json_object_object_add(j, "placement", p);
+	sk = json_object_new_object();
+	for (unsigned i = 0; i < _TP_SKIP_MAX; i++)
+		json_object_object_add(sk, tp_skip_reason_to_string(i),
+				       json_object_new_uint64(res->skipped[i]));
+	json_object_object_add(j, "skipped", sk);
+	json_object_object_add(j, "stopped", json_object_new_boolean(res->stopped));
+	json_object_object_add(j, "passes", json_object_new_int((int)res->passes));
+	json_object_object_add(j, "elapsed_s", json_object_new_double(res->elapsed_s));
+	ph = json_object_new_object();
+	for (unsigned i = 0; i < 4; i++)
+		json_object_object_add(ph, phase_names[i],
+				       json_object_new_double(res->phase_s[i]));
+	json_object_object_add(j, "phase_s", ph);
+	return j;
+}
+
+int cmd_compact(int argc, char **argv)
+{
+	enum { OPT_MAX_IO = 256, OPT_MAX_USAGE, OPT_SLACK, OPT_PLACEMENT, OPT_NO_TRIM };
+	static const struct option longopts[] = {
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "granularity", required_argument, NULL, 'g' },
+		{ "min-age", required_argument, NULL, 'a' },
+		{ "max-io", required_argument, NULL, OPT_MAX_IO },
+		{ "max-usage", required_argument, NULL, OPT_MAX_USAGE },
+		{ "slack", required_argument, NULL, OPT_SLACK },
+		{ "placement", required_argument, NULL, OPT_PLACEMENT },
+		{ "no-trim", no_argument, NULL, OPT_NO_TRIM },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	struct compact_options o = {
+		.trim = true,
+		.min_age = DEFAULT_MIN_AGE,
+		.max_usage = DEFAULT_MAX_USAGE,
+		.slack = DEFAULT_SLACK,
+		.placement = TP_PLACEMENT_BORROW,
+	};
+	struct target t = { 0 };
+	_cleanup_free_ uint64_t *swaps = NULL;
+	size_t n_swaps = 0;
+	int c, r;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "njg:a:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			o.dry_run = true;
+			break;
+		case 'j':
+			o.json = true;
+			break;
+		case 'g':
+			if (parse_granularity_option(optarg, &o.granularity) < 0)
+				return TP_EXIT_USAGE;
+			break;
+		case 'a':
+			if (parse_duration_option("--min-age", optarg, &o.min_age) < 0)
+				return TP_EXIT_USAGE;
+			break;
+		case OPT_MAX_IO:
+			if (parse_size_option("--max-io", optarg, &o.max_io) < 0)
+				return TP_EXIT_USAGE;
+			break;
+		case OPT_MAX_USAGE:
+			if (parse_uint_option("--max-usage", optarg, 100, &o.max_usage) < 0)
+				return TP_EXIT_USAGE;
+			break;
+		case OPT_SLACK:
+			if (parse_uint_option("--slack", optarg, 99, &o.slack) < 0)
+				return TP_EXIT_USAGE;
+			break;
+		case OPT_PLACEMENT:
+			if (parse_placement(optarg, &o) < 0)
+				return TP_EXIT_USAGE;
+			break;
+		case OPT_NO_TRIM:
+			o.trim = false;
+			break;
+		case 'h':
+			usage(stdout);
+			return TP_EXIT_OK;
+		default:
+			usage(stderr);
+			return TP_EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1) {
+		log_error("compact: expected one PATH");
+		usage(stderr);
+		return TP_EXIT_USAGE;
+	}
+
+	if (target_open(&t, argv[optind], o.granularity) != 0 || refuse(&t) != 0 ||
+	    target_swapfiles(&t, &swaps, &n_swaps) != 0) {
+		r = t.exit;
+		target_clear(&t);
+		return r;
+	}
+	setup_signals();
+
+	struct run run = {
+		.o = &o,
+		.geo = &t.geo,
+		.moves = o.dry_run && o.json ? json_object_new_array() : NULL,
+		.start = now_monotonic(),
+		.tty = isatty(STDERR_FILENO),
+	};
+	struct tp_compact_options co = {
+		.min_age = o.min_age,
+		.max_usage = o.max_usage,
+		.slack = o.slack,
+		.max_io = o.max_io,
+		.placement = o.placement,
+		.fallocate2_nr = o.fallocate2_nr,
+		.dry_run = o.dry_run,
+		.trim = o.trim,
+		.pinned_inodes = swaps,
+		.n_pinned_inodes = n_swaps,
+		.stop = &stop_requested,
+		.progress = on_progress,
+		.on_move = on_move,
+		.userdata = &run,
+	};
+	struct tp_compact_result res;
+	r = tp_compact(t.dev, t.fs, &t.geo, &co, &res);
+	if (r == -ENOSYS && o.placement == TP_PLACEMENT_FALLOCATE2) {
+		log_warning("%s: this kernel has no fallocate2; placing with borrow",
+			    t.path);
+		co.placement = o.placement = TP_PLACEMENT_BORROW;
+		r = tp_compact(t.dev, t.fs, &t.geo, &co, &res);
+	} else if (r == -EINVAL && o.placement == TP_PLACEMENT_FALLOCATE2 &&
+		   o.fallocate2_nr < 0) {
+		log_error("--placement fallocate2: this kernel has fallocate2; give "
+			  "its syscall number as fallocate2:NR");
+		target_clear(&t);
+		return TP_EXIT_USAGE;
+	}
+	progress_done();
+	if (r < 0) {
+		target_fail(&t, TP_EXIT_OPERATIONAL, "%s: compaction failed: %s",
+			    t.path, strerror(-r));
+		json_object_put(run.moves);
+		r = t.exit;
+		target_clear(&t);
+		return r;
+	}
+
+	int exit_code = TP_EXIT_OK;
+	if (!o.dry_run && (res.stopped || res.victims_failed || res.victims_unplaced ||
+			   res.clusters_emptied < res.victims))
+		exit_code |= TP_EXIT_NOTHING;
+
+	if (o.json) {
+		json_object *root = json_object_new_object(), *arr = json_object_new_array();
+		json_object *fs = summary_json(&t, &o, &res);
+		if (run.moves)
+			json_object_object_add(fs, "plan", run.moves);
+		json_object_array_add(arr, fs);
+		json_object_object_add(root, "filesystems", arr);
+		puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
+								  JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(root);
+	} else
+		print_summary(&t, &o, &res);
+	target_clear(&t);
+	return exit_code;
+}
+
+int cmd_trim(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "granularity", required_argument, NULL, 'g' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	uint64_t granularity = 0, clusters = 0, bytes = 0;
+	bool json = false;
+	struct target t = { 0 };
+	char a[TP_SIZE_STR_MAX], b[TP_SIZE_STR_MAX];
+	int c, r;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "g:jh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'g':
+			if (parse_granularity_option(optarg, &granularity) < 0)
+				return TP_EXIT_USAGE;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			printf("Usage: %s trim [--granularity BYTES] [--json] PATH\n"
+			       "\nFITRIM every empty cluster of a mounted ext4, and say "
+			       "how many.\n", program_invocation_short_name);
+			return TP_EXIT_OK;
+		default:
+			return TP_EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1) {
+		log_error("trim: expected one PATH");
+		return TP_EXIT_USAGE;
+	}
+	if (target_open(&t, argv[optind], granularity) != 0) {
+		r = t.exit;
+		target_clear(&t);
+		return r;
+	}
+	if (t.dev->kind != TP_TARGET_MOUNTED || t.dev->read_only || !t.dev->discard) {
+		r = target_fail(&t, t.dev->kind != TP_TARGET_MOUNTED ? TP_EXIT_USAGE :
+								       TP_EXIT_NOTHING,
+				"%s: %s", t.path,
+				t.dev->kind != TP_TARGET_MOUNTED ? "not mounted" :
+				t.dev->read_only ? "mounted read-only" :
+						   "the device does not support discard");
+		target_clear(&t);
+		return r;
+	}
+	r = tp_trim_empty(t.dev, t.fs, &t.geo, &clusters, &bytes);
+	if (r < 0) {
+		target_fail(&t, TP_EXIT_OPERATIONAL, "%s: trim failed: %s", t.path,
+			    strerror(-r));
+		r = t.exit;
+		target_clear(&t);
+		return r;
+	}
+	if (json) {
+		json_object *root = json_object_new_object(), *arr = json_object_new_array();
+		json_object *fs = json_object_new_object();
+		json_object_object_add(fs, "path", json_object_new_string(t.path));
+		json_object_object_add(fs, "trimmed_clusters", json_object_new_uint64(clusters));
+		json_object_object_add(fs, "trimmed_bytes", json_object_new_uint64(bytes));
+		json_object_array_add(arr, fs);
+		json_object_object_add(root, "filesystems", arr);
+		puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
+								  JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(root);
+	} else
+		printf("%s: %" PRIu64 " empty clusters (%s) trimmed, %s discarded\n",
+		       t.path, clusters,
+		       tp_format_size(tp_clusters_to_bytes(&t.geo, clusters), a),
+		       tp_format_size(bytes, b));
+	target_clear(&t);
+	return TP_EXIT_OK;
+}
