@@ -27,6 +27,9 @@
 #include "mover.h"
 #include "plan.h"
 
+/* Rounds of victims put off until a journal commit frees their holes:
+ * one commit for each round, not one for each victim. */
+#define MAX_ROUNDS 3
 /* Placements tried for one victim before it is given up. */
 #define MAX_REPLANS 8
 /* Scan-plan-move passes: a second one, on a fresh scan, finds room the
@@ -137,8 +140,11 @@ static void report(const struct engine *e, const struct tp_move *m, int result,
 	e->o->on_move(&r, e->o->userdata);
 }
 
-/* Move the pieces of one victim.  true: all of them moved. */
-static bool empty_victim(struct engine *e, const struct tp_move *moves, size_t n)
+enum outcome { EMPTIED, FAILED, DEFERRED };
+
+/* Move the pieces of one victim. */
+static enum outcome empty_victim(struct engine *e, const struct tp_move *moves,
+				 size_t n, unsigned round)
 {
 	unsigned replans = 0;
 	size_t i = 0;
@@ -152,13 +158,21 @@ static bool empty_victim(struct engine *e, const struct tp_move *moves, size_t n
 			i++;
 			continue;
 		}
-		r = tp_mover_move(&e->mover, &moves[i], &why);
-		report(e, &moves[i], r, why);
-		if (r >= 0) {
-			e->res->moves++;
-			i++;
+		size_t chain = tp_mover_chain_length(&moves[i], n - i), done;
+		r = tp_mover_move(&e->mover, &moves[i], chain, &done, &why);
+		for (size_t k = 0; k < done; k++)
+			report(e, &moves[i + k], 0, 0);
+		e->res->moves += done;
+		i += done;
+		if (r >= 0)
 			continue;
+		if (e->mover.needs_commit && e->mover.may_defer) {
+			if (tp_plan_defer(e->plan, i, round + 1) >= 0) {
+				e->res->deferred++;
+				return DEFERRED;
+			}
 		}
+		report(e, &moves[i], r, why);
 		e->res->skipped[why]++;
 		if ((why == TP_SKIP_LENDER || why == TP_SKIP_HOLE_TAKEN ||
 		     why == TP_SKIP_MISSED) && replans++ < MAX_REPLANS) {
@@ -172,9 +186,9 @@ static bool empty_victim(struct engine *e, const struct tp_move *moves, size_t n
 				e->res->skipped[TP_SKIP_NO_ROOM]++;
 		} else
 			tp_plan_abandon(e->plan, i);
-		return false;
+		return FAILED;
 	}
-	return true;
+	return EMPTIED;
 }
 
 static int phase_move(struct engine *e)
@@ -189,11 +203,28 @@ static int phase_move(struct engine *e)
 	if (!done)
 		return -ENOMEM;
 	e->done = done;
-	while (!stopping(e) && (r = tp_plan_next(e->plan, &victim, &moves, &n)) > 0) {
-		if (empty_victim(e, moves, n))
+	unsigned round, committed = 0;
+	e->mover.may_defer = !e->o->dry_run;
+	while (!stopping(e) &&
+	       (r = tp_plan_next(e->plan, &victim, &moves, &n, &round)) > 0) {
+		if (round > committed) {
+			/* The victims put off: one commit frees their holes. */
+			if (syncfs(e->mount_fd) < 0)
+				return -errno;
+			tp_mover_committed(&e->mover);
+			committed = round;
+		}
+		e->mover.may_defer = !e->o->dry_run && round < MAX_ROUNDS;
+		switch (empty_victim(e, moves, n, round)) {
+		case EMPTIED:
 			e->done[e->n_done++] = victim;
-		else
+			break;
+		case FAILED:
 			e->res->victims_failed++;
+			break;
+		case DEFERRED:
+			continue;
+		}
 		seen++;
 		progress(e, "move", seen, total);
 	}
@@ -214,50 +245,64 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The clusters placement wrote to outside the targets (borrow slots, missed
- * first blocks): a thin pool allocated their chunks; trim those that are
- * empty again. */
-static int trim_dirtied(struct engine *e)
+static bool cluster_free(const struct engine *e, uint64_t c, int *ret_r)
 {
 	const struct tp_geometry *g = e->geo;
-	struct tp_placer *p = &e->mover.placer;
-	uint64_t prev = TP_NO_CLUSTER;
+	bool empty = false;
+
+	*ret_r = tp_fsmap_is_free(e->mount_fd, e->dev->devno, g->block_size,
+				  tp_cluster_to_blk(g, c), g->cluster_blocks, &empty);
+	return *ret_r >= 0 && empty;
+}
+
+/*
+ * FITRIM clusters, in ascending order.  The kernel discards each free
+ * extent that starts in the range to its end: a run of free clusters is
+ * discarded by the first FITRIM, and the ones it covered are skipped,
+ * rather than discarded again and again.
+ */
+static int trim_clusters(struct engine *e, uint64_t *clusters, size_t n,
+			 uint64_t *ret_count)
+{
+	const struct tp_geometry *g = e->geo;
+	uint64_t covered = 0, count = 0;
 	int r;
 
-	for (size_t i = 0; i < p->n_dirty; i++)
-		p->dirty[i] = tp_blk_to_cluster(g, p->dirty[i]);
-	if (p->n_dirty)
-		qsort(p->dirty, p->n_dirty, sizeof(*p->dirty), cmp_u64);
-	for (size_t i = 0; i < p->n_dirty; i++) {
-		uint64_t c = p->dirty[i], trimmed = 0;
-		bool empty;
+	if (n)
+		qsort(clusters, n, sizeof(*clusters), cmp_u64);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t c = clusters[i], blk = tp_cluster_to_blk(g, c), trimmed = 0;
 
-		if (c == prev || c == TP_NO_CLUSTER)
+		if (i > 0 && c == clusters[i - 1])
 			continue;
-		prev = c;
-		r = tp_fsmap_is_free(e->mount_fd, e->dev->devno, g->block_size,
-				     tp_cluster_to_blk(g, c), g->cluster_blocks,
-				     &empty);
+		if (blk + g->cluster_blocks <= covered) {
+			count++; /* discarded with the run before it */
+			continue;
+		}
+		r = tp_fsmap_free_end(e->mount_fd, e->dev->devno, g->block_size, blk,
+				      &covered);
 		if (r < 0)
 			return r;
-		if (!empty)
-			continue;
-		r = tp_fitrim(e->mount_fd, tp_blks_to_bytes(g, tp_cluster_to_blk(g, c)),
-			      g->granularity, g->granularity, &trimmed);
+		r = tp_fitrim(e->mount_fd, tp_blks_to_bytes(g, blk), g->granularity,
+			      g->granularity, &trimmed);
 		if (r == -EOPNOTSUPP)
-			return 0;
+			return 0; /* no discard after all */
 		if (r < 0)
 			return r;
-		e->res->retrimmed_clusters++;
 		e->res->discarded_bytes += trimmed;
+		count++;
+		progress(e, "trim", i + 1, n);
 	}
+	*ret_count = count;
 	return 0;
 }
 
 static int phase_trim(struct engine *e)
 {
 	const struct tp_geometry *g = e->geo;
-	uint32_t bs = g->block_size;
+	struct tp_placer *p = &e->mover.placer;
+	_cleanup_free_ uint64_t *todo = NULL;
+	size_t n = 0;
 	int r;
 
 	if (e->o->dry_run)
@@ -265,39 +310,45 @@ static int phase_trim(struct engine *e)
 	/* Freed blocks show as free, and can be trimmed, once committed. */
 	if (syncfs(e->mount_fd) < 0)
 		return -errno;
+	todo = malloc((e->n_done + p->n_dirty + 1) * sizeof(*todo));
+	if (!todo)
+		return -ENOMEM;
 	for (size_t i = 0; i < e->n_done; i++) {
-		uint64_t c = e->done[i];
-		bool empty;
-
-		r = tp_fsmap_is_free(e->mount_fd, e->dev->devno, bs,
-				     tp_cluster_to_blk(g, c), g->cluster_blocks,
-				     &empty);
-		if (r < 0)
+		if (cluster_free(e, e->done[i], &r)) {
+			e->res->clusters_emptied++;
+			todo[n++] = e->done[i];
+		} else if (r < 0)
 			return r;
-		if (!empty) {
+		else
 			/* Something took a block of it meanwhile: most often an
 			 * extent-tree block of a file whose extents the moves
 			 * split, or another writer. */
 			e->res->victims_refilled++;
-			continue;
-		}
-		e->res->clusters_emptied++;
-		if (!e->o->trim)
-			continue;
-		uint64_t trimmed = 0;
-		r = tp_fitrim(e->mount_fd, tp_blks_to_bytes(g, tp_cluster_to_blk(g, c)),
-			      g->granularity, g->granularity, &trimmed);
-		if (r == -EOPNOTSUPP)
-			break; /* no discard after all: nothing to count */
-		if (r < 0)
-			return r;
-		e->res->discarded_bytes += trimmed;
-		e->res->trimmed_clusters++;
-		e->res->trimmed_bytes += g->granularity;
-		progress(e, "trim", i + 1, e->n_done);
 	}
-	if (e->o->trim)
-		return trim_dirtied(e);
+	if (!e->o->trim)
+		return 0;
+	size_t victims = n;
+	/* The clusters placement wrote to outside the targets (borrow slots,
+	 * missed first blocks): a thin pool allocated their chunks; those
+	 * empty again are trimmed too. */
+	for (size_t i = 0; i < p->n_dirty; i++) {
+		uint64_t c = tp_blk_to_cluster(g, p->dirty[i]);
+		if (c == TP_NO_CLUSTER)
+			continue;
+		if (cluster_free(e, c, &r))
+			todo[n++] = c;
+		else if (r < 0)
+			return r;
+	}
+	uint64_t count = 0;
+	r = trim_clusters(e, todo, n, &count);
+	if (r < 0)
+		return r;
+	if (count > 0) {
+		e->res->trimmed_clusters = victims;
+		e->res->trimmed_bytes = tp_clusters_to_bytes(g, victims);
+		e->res->retrimmed_clusters = count > victims ? count - victims : 0;
+	}
 	return 0;
 }
 
@@ -319,6 +370,7 @@ static int next_pass(struct engine *e, struct tp_fs **own)
 
 	if (syncfs(e->mount_fd) < 0)
 		return -errno;
+	tp_mover_committed(&e->mover);
 	e->plan = tp_plan_free(e->plan);
 	e->map = tp_clustermap_free(e->map);
 	e->mover.map = NULL;
@@ -395,6 +447,7 @@ int tp_compact(const struct tp_device *dev, struct tp_fs *fs,
 	ret->placement = e.mover.placer.stats;
 	ret->elapsed_s = now() - start;
 	tp_placer_done(&e.mover.placer);
+	tp_mover_done(&e.mover);
 
 	tp_plan_free(e.plan);
 	tp_clustermap_free(e.map);

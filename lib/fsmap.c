@@ -53,8 +53,8 @@ static int walk(int fd, dev_t dev, uint64_t want, uint64_t end,
 				continue;
 			if (s >= end)
 				return 0;
-			int r = fn(s < want ? want : s, e > end ? end : e,
-				   rec->fmr_owner == FMR_OWN_FREE, ud);
+			/* unclipped: callers clip */
+			int r = fn(s, e, rec->fmr_owner == FMR_OWN_FREE, ud);
 			if (r != 0)
 				return r < 0 ? r : 0;
 			want = e;
@@ -69,6 +69,7 @@ static int walk(int fd, dev_t dev, uint64_t want, uint64_t end,
 struct free_walk {
 	uint32_t bs;
 	uint64_t next;          /* is_free: first byte not yet seen free */
+	uint64_t lo, hi;        /* the range asked for, bytes */
 	bool ok;
 	int (*fn)(uint64_t blk, uint64_t len, void *userdata);
 	void *userdata;
@@ -105,6 +106,8 @@ static int free_rec(uint64_t s, uint64_t e, bool is_free, void *ud)
 
 	if (!is_free)
 		return 0;
+	s = s < w->lo ? w->lo : s;
+	e = e > w->hi ? w->hi : e;
 	/* ext4 reports free space in whole blocks */
 	return w->fn(s / w->bs, (e - s) / w->bs, w->userdata);
 }
@@ -114,7 +117,29 @@ int tp_fsmap_for_each_free(int fd, dev_t dev, uint32_t bs, uint64_t blk,
 			   int (*fn)(uint64_t blk, uint64_t len, void *userdata),
 			   void *userdata)
 {
-	struct free_walk w = { .bs = bs, .fn = fn, .userdata = userdata };
+	struct free_walk w = { .bs = bs, .fn = fn, .userdata = userdata,
+			       .lo = blk * bs, .hi = (blk + len) * bs };
 
 	return walk(fd, dev, blk * bs, (blk + len) * bs, free_rec, &w);
+}
+
+static int extent_rec(uint64_t s, uint64_t e, bool is_free, void *ud)
+{
+	uint64_t *ret = ud;
+
+	if (is_free && s <= ret[0])
+		ret[1] = e;
+	return 1; /* the first record is the one */
+}
+
+int tp_fsmap_free_end(int fd, dev_t dev, uint32_t bs, uint64_t blk,
+		      uint64_t *ret_end)
+{
+	uint64_t v[2] = { blk * bs, 0 };
+	int r = walk(fd, dev, blk * bs, (blk + 1) * bs, extent_rec, v);
+
+	if (r < 0)
+		return r;
+	*ret_end = v[1] / bs;
+	return 0;
 }

@@ -3,6 +3,7 @@
  * locks, copying the original's data, and journals the swap. */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
 
@@ -18,6 +19,14 @@ struct tp_move_extent {
 	uint64_t moved_len;
 };
 #define TP_EXT4_IOC_MOVE_EXT _IOWR('f', 15, struct tp_move_extent)
+
+void tp_drop_cache(int fd, uint64_t off, uint64_t len)
+{
+	(void)sync_file_range(fd, (off_t)off, (off_t)len,
+			      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+				      SYNC_FILE_RANGE_WAIT_AFTER);
+	(void)posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_DONTNEED);
+}
 
 int tp_move_ext(int orig_fd, int donor_fd, uint64_t orig_start,
 		uint64_t donor_start, uint64_t len, uint64_t *ret_moved)

@@ -33,6 +33,9 @@
 
 /* MOVE_EXT this many blocks at a time, checking the leases between. */
 #define CHUNK_BYTES (4u << 20)
+/* Pieces, and blocks, placed through one donor at most. */
+#define MAX_CHAIN 256
+#define MAX_CHAIN_BLOCKS 32768
 
 #define PINNING_FLAGS                                                          \
 	(EXT2_IMMUTABLE_FL | EXT2_APPEND_FL | EXT4_ENCRYPT_FL | EXT4_VERITY_FL | \
@@ -151,101 +154,108 @@ static int maps(const struct tp_mover *mv, int fd, uint64_t logical,
 	return r;
 }
 
-int tp_mover_move(struct tp_mover *mv, const struct tp_move *m,
-		  enum tp_skip_reason *why)
+static void pending_add(struct tp_mover *mv, uint64_t blk, uint64_t len)
 {
-	int ffd = -1, lfd = -1, r;
-	struct tp_donor d = { .fd = -1 };
-	bool ok;
+	struct tp_extent_vec *v = &mv->pending;
 
-	/* The file, as the plan knows it. */
-	r = open_checked(mv, m->file, &ffd, why);
-	if (r < 0)
+	if (blk == UINT64_MAX || len == 0)
+		return;
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 64;
+		uint64_t *s = realloc(v->start, cap * sizeof(*s));
+		if (!s)
+			return;
+		v->start = s;
+		uint64_t *l = realloc(v->len, cap * sizeof(*l));
+		if (!l)
+			return;
+		v->len = l;
+		v->cap = cap;
+	}
+	v->start[v->n] = blk;
+	v->len[v->n++] = len;
+}
+
+static bool pending_overlaps(const struct tp_mover *mv, uint64_t blk, uint64_t len)
+{
+	for (size_t i = 0; i < mv->pending.n; i++)
+		if (mv->pending.start[i] < blk + len &&
+		    blk < mv->pending.start[i] + mv->pending.len[i])
+			return true;
+	return false;
+}
+
+void tp_mover_done(struct tp_mover *mv)
+{
+	free(mv->pending.start);
+	free(mv->pending.len);
+	mv->pending = (struct tp_extent_vec){ 0 };
+}
+
+/* Whether blocks [blk, blk + len) are free.  Blocks of our own donors
+ * freed since the last journal commit (their helpers often land in small
+ * holes) are neither shown free nor allocatable until it: with may_defer,
+ * say so; else commit once and look again. */
+static int target_free(struct tp_mover *mv, uint64_t blk, uint64_t len, bool *ret)
+{
+	int r = tp_fsmap_is_free(mv->mount_fd, mv->dev, mv->block_size, blk, len,
+				 ret);
+
+	if (r < 0 || *ret || !pending_overlaps(mv, blk, len))
 		return r;
+	if (mv->may_defer) {
+		/* rather than a commit now, one for all such victims later */
+		mv->needs_commit = true;
+		return 0;
+	}
+	if (syncfs(mv->mount_fd) < 0)
+		return -errno;
+	tp_mover_committed(mv);
+	mv->commits++;
+	return tp_fsmap_is_free(mv->mount_fd, mv->dev, mv->block_size, blk, len, ret);
+}
+
+/* The whole file's cache: a large folio that reaches past the range
+ * would stay, and MOVE_EXT stumbles on it as on a cached page. */
+static void drop_cache(int fd, uint32_t bs, uint64_t blk, uint64_t len)
+{
+	(void)bs;
+	(void)blk;
+	(void)len;
+	tp_drop_cache(fd, 0, 0);
+}
+
+/* Move one piece into donor blocks [at, at + m->len), under the protocol.
+ * lfd: the lender's fd (the piece's own file may be the lender). */
+static int move_piece(struct tp_mover *mv, const struct tp_move *m,
+		      const struct tp_donor *d, uint64_t at, int lfd,
+		      uint32_t lender, enum tp_skip_reason *why)
+{
+	uint32_t bs = mv->block_size;
+	int ffd = -1, r;
+	bool ok = false;
+
+	if (lfd >= 0 && m->file == lender)
+		ffd = lfd;
+	else {
+		r = open_checked(mv, m->file, &ffd, why);
+		if (r < 0)
+			return r;
+	}
 	r = maps(mv, ffd, m->logical, m->source, m->len, &ok);
-	if (r >= 0 && !ok) {
-		r = -ECANCELED;
-		*why = TP_SKIP_CHANGED;
-		goto out;
-	}
-	if (r < 0) {
-		*why = skip_for_errno(r);
+	if (r < 0 || !ok) {
+		*why = r < 0 ? skip_for_errno(r) : TP_SKIP_CHANGED;
+		r = r < 0 ? r : -ECANCELED;
 		goto out;
 	}
 
-	/* The lender, beside the hole. */
-	if (m->has_lender) {
-		uint64_t beside = m->right ? m->target + m->len : m->target - 1;
-		if (m->lender == m->file)
-			lfd = ffd;
-		else {
-			r = open_checked(mv, m->lender, &lfd, why);
-			if (r < 0) {
-				*why = TP_SKIP_LENDER;
-				goto out;
-			}
-		}
-		r = maps(mv, lfd, m->lender_logical, beside, 1, &ok);
-		if (r < 0 || !ok) {
-			r = r < 0 ? r : -ECANCELED;
-			*why = TP_SKIP_LENDER;
-			goto out;
-		}
-	}
-
-	/* The target, free now.  Blocks freed since the last journal commit
-	 * (the helpers of earlier donors, often in small holes) are neither
-	 * shown free nor allocatable until it: commit once and look again. */
-	r = tp_fsmap_is_free(mv->mount_fd, mv->dev, mv->block_size, m->target,
-			     m->len, &ok);
-	if (r >= 0 && !ok && mv->uncommitted_frees) {
-		if (syncfs(mv->mount_fd) < 0) {
-			r = -errno;
-			*why = skip_for_errno(r);
-			goto out;
-		}
-		mv->uncommitted_frees = false;
-		mv->commits++;
-		r = tp_fsmap_is_free(mv->mount_fd, mv->dev, mv->block_size,
-				     m->target, m->len, &ok);
-	}
-	if (r >= 0 && !ok) {
-		r = -EADDRINUSE;
-		*why = TP_SKIP_HOLE_TAKEN;
-		goto out;
-	}
-	if (r < 0) {
-		*why = skip_for_errno(r);
-		goto out;
-	}
-
-	struct tp_place_request q = {
-		.target = m->target,
-		.len = m->len,
-		.lender_fd = lfd,
-		.lender_logical = m->lender_logical,
-		.right = m->right,
-	};
-	r = tp_place(&mv->placer, &q, &d);
-	if (r == -EADDRNOTAVAIL) {
-		*why = TP_SKIP_MISSED;
-		goto out;
-	}
-	if (r == -ESTALE) {
-		*why = TP_SKIP_LENDER;
-		goto out;
-	}
-	if (r < 0) {
-		*why = skip_for_errno(r);
-		goto out;
-	}
-
-	/* The data, in chunks, letting go as soon as someone opens it. */
-	uint64_t chunk = MAX(CHUNK_BYTES / mv->block_size, 1u), done = 0;
+	/* In chunks, letting go as soon as someone opens the file; its
+	 * cached pages go first (tp_drop_cache()). */
+	drop_cache(ffd, bs, m->logical, m->len);
+	uint64_t chunk = MAX(CHUNK_BYTES / bs, 1u), done = 0;
 	while (done < m->len) {
 		uint64_t n = MIN(chunk, m->len - done), moved = 0;
-		r = tp_move_ext(ffd, d.fd, m->logical + done, d.start + done, n,
-				&moved);
+		r = tp_move_ext(ffd, d->fd, m->logical + done, at + done, n, &moved);
 		done += moved;
 		if (r < 0) {
 			*why = skip_for_errno(r);
@@ -265,18 +275,126 @@ int tp_mover_move(struct tp_mover *mv, const struct tp_move *m,
 		*why = TP_SKIP_IO_ERROR;
 	else
 		mv->moved_blocks += m->len;
+out:
+	drop_cache(ffd, bs, m->logical, m->len);
+	if (ffd != lfd)
+		close_leased(&ffd);
+	return r;
+}
+
+/* Moves k and k + 1 go through one donor: k + 1 starts where k ends and
+ * its lender is the block k places last (or, without lenders, nothing). */
+static bool chained(const struct tp_move *a, const struct tp_move *b)
+{
+	if (b->target != a->target + a->len || b->right || b->has_lender != a->has_lender)
+		return false;
+	return !b->has_lender || (b->lender == a->file &&
+				  b->lender_logical == a->logical + a->len - 1);
+}
+
+size_t tp_mover_chain_length(const struct tp_move *moves, size_t n)
+{
+	uint64_t total = moves[0].len;
+	size_t k = 1;
+
+	while (k < n && k < MAX_CHAIN && chained(&moves[k - 1], &moves[k]) &&
+	       total + moves[k].len <= MAX_CHAIN_BLOCKS) {
+		total += moves[k].len;
+		k++;
+	}
+	return k;
+}
+
+int tp_mover_move(struct tp_mover *mv, const struct tp_move *moves, size_t n,
+		  size_t *ret_done, enum tp_skip_reason *why)
+{
+	const struct tp_move *first = &moves[0];
+	uint64_t T = first->target, total = 0;
+	struct tp_donor d = { .fd = -1 };
+	int lfd = -1, r;
+	size_t k = 0;
+	bool ok;
+
+	for (size_t i = 0; i < n; i++)
+		total += moves[i].len;
+	*ret_done = 0;
+	mv->needs_commit = false;
+	mv->placer.may_park = !mv->may_defer;
+
+	/* The lender, beside the hole. */
+	if (first->has_lender) {
+		uint64_t beside = first->right ? T + total : T - 1;
+		r = open_checked(mv, first->lender, &lfd, why);
+		if (r < 0) {
+			*why = *why == TP_SKIP_GONE || *why == TP_SKIP_IN_USE ||
+					       *why == TP_SKIP_CHANGED ?
+				       TP_SKIP_LENDER : *why;
+			goto out;
+		}
+		r = maps(mv, lfd, first->lender_logical, beside, 1, &ok);
+		if (r < 0 || !ok) {
+			r = r < 0 ? r : -ECANCELED;
+			*why = TP_SKIP_LENDER;
+			goto out;
+		}
+		drop_cache(lfd, mv->block_size, first->lender_logical, 1);
+	}
+
+	/* The target, free now. */
+	r = target_free(mv, T, total, &ok);
+	if (r >= 0 && !ok) {
+		r = -EADDRINUSE;
+		*why = TP_SKIP_HOLE_TAKEN;
+		goto out;
+	}
+	if (r < 0) {
+		*why = skip_for_errno(r);
+		goto out;
+	}
+
+	struct tp_place_request q = {
+		.target = T,
+		.len = total,
+		.lender_fd = lfd,
+		.lender_logical = first->lender_logical,
+		.right = first->right,
+	};
+	r = tp_place(&mv->placer, &q, &d);
+	if (r == -EAGAIN) {
+		/* A helper took part of the hole, and was freed with its
+		 * donor: the hole is free again after a commit. */
+		pending_add(mv, T, total);
+		mv->needs_commit = true;
+		*why = TP_SKIP_HOLE_TAKEN;
+		goto out;
+	}
+	if (r < 0) {
+		*why = r == -EADDRNOTAVAIL ? TP_SKIP_MISSED :
+		       r == -ESTALE	   ? TP_SKIP_LENDER :
+					     skip_for_errno(r);
+		goto out;
+	}
+
+	/* The pieces, one after the other into the donor's range. */
+	for (uint64_t at = d.start; k < n; at += moves[k].len, k++) {
+		r = move_piece(mv, &moves[k], &d, at, lfd, first->lender, why);
+		if (r < 0)
+			break;
+	}
+	*ret_done = k;
 
 out:
-	if (d.fd >= 0 && tp_donor_release(&d) < 0)
-		mv->placer.stats.unreturned++;
-	/* every placement, hit or miss, freed helper blocks */
-	mv->uncommitted_frees = true;
-	if (ffd >= 0)
-		(void)posix_fadvise(ffd, (off_t)(m->logical * mv->block_size),
-				    (off_t)(m->len * mv->block_size),
-				    POSIX_FADV_DONTNEED);
-	if (lfd >= 0 && lfd != ffd)
-		close_leased(&lfd);
-	close_leased(&ffd);
-	return r;
+	if (d.fd >= 0) {
+		/* what closing the donor frees, until the next commit */
+		pending_add(mv, d.slot_physical, 1);
+		pending_add(mv, d.fence_physical, 1);
+		uint64_t placed = 0;
+		for (size_t i = 0; i < k; i++)
+			placed += moves[i].len;
+		pending_add(mv, T + placed, total - placed);
+		if (tp_donor_release(&d) < 0)
+			mv->placer.stats.unreturned++;
+	}
+	close_leased(&lfd);
+	return k == n ? 0 : (r < 0 ? r : -EIO);
 }

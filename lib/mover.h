@@ -17,14 +17,39 @@ struct tp_mover {
 	const struct tp_clustermap *map;
 	struct tp_placer placer;
 	uint64_t moved_blocks;
-	bool uncommitted_frees; /* donors closed since the last commit */
+	/* Blocks of closed donors (helpers, unfilled targets) freed since the
+	 * last journal commit: ext4 shows them used, and will not allocate
+	 * them, until it.  A target overlapping one needs a commit; any
+	 * other taken target is taken for good. */
+	struct tp_extent_vec {
+		uint64_t *start, *len;
+		size_t n, cap;
+	} pending;
 	uint64_t commits;       /* forced to see freed blocks */
+	/* A target that only a journal commit would free: with may_defer,
+	 * say so in needs_commit (and fail) rather than commit now, so that
+	 * one commit serves all such victims, put off to the end. */
+	bool may_defer;
+	bool needs_commit;
 };
 
-/* One move under the safety protocol of move.c.  0: done and verified.
- * < 0: not done, *why says why; the file is as it was, or holds its data
- * partly at the target (interrupted), never anywhere unverified. */
-int tp_mover_move(struct tp_mover *mv, const struct tp_move *m,
-		  enum tp_skip_reason *why);
+/* How many of moves[0, n) go through one donor: each starts where the
+ * previous one ends, lent by it. */
+size_t tp_mover_chain_length(const struct tp_move *moves, size_t n);
+
+/* Move a chain (see above) under the safety protocol of move.c: one
+ * placement for all, then each piece.  0: all done and verified.  < 0:
+ * moves[0, *ret_done) done, the next one not, *why says why; a file is as
+ * it was, or holds its data partly at the target (interrupted), never
+ * anywhere unverified. */
+/* A journal commit happened: nothing freed is pending any more. */
+static inline void tp_mover_committed(struct tp_mover *mv)
+{
+	mv->pending.n = 0;
+}
+void tp_mover_done(struct tp_mover *mv);
+
+int tp_mover_move(struct tp_mover *mv, const struct tp_move *moves, size_t n,
+		  size_t *ret_done, enum tp_skip_reason *why);
 
 #endif

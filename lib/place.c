@@ -144,6 +144,8 @@ static void mark_dirty(struct tp_placer *p, uint64_t blk)
 
 void tp_placer_done(struct tp_placer *p)
 {
+	free(p->zero);
+	p->zero = NULL;
 	free(p->dirty);
 	p->dirty = NULL;
 	p->n_dirty = p->cap_dirty = 0;
@@ -160,6 +162,8 @@ int tp_donor_release(struct tp_donor *d)
 		return 0;
 	if (d->borrowed) {
 		uint64_t moved = 0;
+		/* The borrow left the lender's page cached, and dirty. */
+		tp_drop_cache(d->lender_fd, 0, 0);
 		r = tp_move_ext(d->lender_fd, d->fd, d->lender_logical,
 				d->borrow_slot, 1, &moved);
 		if (r >= 0 && moved != 1)
@@ -167,6 +171,33 @@ int tp_donor_release(struct tp_donor *d)
 		d->borrowed = false;
 	}
 	d->fd = tp_safe_close(d->fd);
+	return r;
+}
+
+/*
+ * Write one zeroed block at logical blk, allocating it now.  O_DIRECT
+ * allocates at write time, as buffered I/O does only at writeback: no
+ * fdatasync, so no journal commit for each placement.
+ */
+static int write_block_direct(struct tp_placer *p, int fd, uint64_t blk)
+{
+	uint32_t bs = p->block_size;
+	int flags = fcntl(fd, F_GETFL), r = 0;
+
+	if (!p->zero) {
+		if (posix_memalign(&p->zero, 4096, bs) != 0)
+			return -ENOMEM;
+		memset(p->zero, 0, bs);
+	}
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_DIRECT) < 0) {
+		/* no direct I/O here: buffered, and force the allocation */
+		if (pwrite(fd, p->zero, bs, (off_t)(blk * bs)) != (ssize_t)bs)
+			return errno ? -errno : -EIO;
+		return fdatasync(fd) < 0 ? -errno : 0;
+	}
+	if (pwrite(fd, p->zero, bs, (off_t)(blk * bs)) != (ssize_t)bs)
+		r = errno ? -errno : -EIO;
+	(void)fcntl(fd, F_SETFL, flags);
 	return r;
 }
 
@@ -185,16 +216,12 @@ static int allocate(struct tp_placer *p, int fd, uint64_t start,
 		    uint64_t target, uint64_t n, uint64_t *ret_placed)
 {
 	uint32_t bs = p->block_size;
-	static const char zero[65536];
 	uint64_t placed = 0;
 	int r;
 
-	if (bs > sizeof(zero))
-		return -EINVAL;
-	if (pwrite(fd, zero, bs, (off_t)(start * bs)) != (ssize_t)bs)
-		return errno ? -errno : -EIO;
-	if (fdatasync(fd) < 0)
-		return -errno;
+	r = write_block_direct(p, fd, start);
+	if (r < 0)
+		return r;
 	r = falloc(fd, bs, start + 1, n - 1);
 	if (r < 0)
 		return r;
@@ -218,7 +245,7 @@ static int allocate(struct tp_placer *p, int fd, uint64_t start,
 /* A donor with its helpers (borrow slot; for merge-left, a fence) in place,
  * none of them inside the hole. */
 static int donor_with_helpers(int mount_fd, uint32_t bs, uint64_t T, uint64_t n,
-			      bool right, struct tp_donor *d)
+			      bool right, bool may_park, struct tp_donor *d)
 {
 	int parked[3] = { -1, -1, -1 }, r = 0;
 	unsigned n_parked = 0;
@@ -245,11 +272,16 @@ static int donor_with_helpers(int mount_fd, uint32_t bs, uint64_t T, uint64_t n,
 		if (!overlaps(slot_phys, 1, T, n) &&
 		    (fence_phys == UINT64_MAX || !overlaps(fence_phys, 1, T, n))) {
 			d->slot_physical = slot_phys;
+			d->fence_physical = fence_phys;
 			break;
 		}
 		/* A helper took part of the hole (small holes attract small
 		 * allocations).  Park this donor, holding those blocks, so
 		 * the next one's helpers land elsewhere. */
+		if (!may_park) {
+			r = -EAGAIN;
+			break;
+		}
 		if (n_parked == ELEMENTSOF(parked)) {
 			r = -EADDRNOTAVAIL;
 			break;
@@ -283,12 +315,13 @@ static int borrow_place(struct tp_placer *p, const struct tp_place_request *q,
 	uint32_t bs = p->block_size;
 	uint64_t n = q->len, T = q->target, phys;
 	struct tp_donor d = { .fd = -1, .lender_fd = q->lender_fd,
-			      .lender_logical = q->lender_logical };
+			      .lender_logical = q->lender_logical,
+			      .block_size = bs };
 	int r;
 
 	if (n == 0)
 		return -EINVAL;
-	r = donor_with_helpers(p->mount_fd, bs, T, n, q->right, &d);
+	r = donor_with_helpers(p->mount_fd, bs, T, n, q->right, p->may_park, &d);
 	if (r < 0) {
 		if (r == -EADDRNOTAVAIL) {
 			p->stats.attempts++;

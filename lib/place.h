@@ -25,7 +25,9 @@ struct tp_donor {
 	int lender_fd;
 	uint64_t lender_logical;
 	uint64_t borrow_slot;
-	uint64_t slot_physical; /* where the lender's block sits meanwhile */
+	uint64_t slot_physical;  /* where the lender's block sits meanwhile */
+	uint64_t fence_physical; /* UINT64_MAX: none */
+	uint32_t block_size;
 };
 
 struct tp_placer {
@@ -39,6 +41,11 @@ struct tp_placer {
 	 * pool allocates their chunks; trim them once they are free again. */
 	uint64_t *dirty;
 	size_t n_dirty, cap_dirty;
+	void *zero; /* an aligned block of zeros, for O_DIRECT */
+	/* When a helper block lands in the hole: park the donor and commit
+	 * (may_park), or give up with -EAGAIN for the caller to retry after a
+	 * commit of its own. */
+	bool may_park;
 };
 
 /* -ENOSYS: fallocate2 asked for, and this kernel has none. */
@@ -47,7 +54,8 @@ int tp_placer_init(struct tp_placer *p, enum tp_placement kind, int mount_fd,
 void tp_placer_done(struct tp_placer *p);
 bool tp_placer_needs_lender(const struct tp_placer *p);
 /* 0: *ret holds donor blocks exactly at the target (checked with FIEMAP).
- * -EADDRNOTAVAIL: a miss, released.  -ESTALE: the lender's block is not
+ * -EADDRNOTAVAIL: a miss, released.  -EAGAIN: a helper took part of the
+ * hole and parking is not allowed.  -ESTALE: the lender's block is not
  * beside the hole.  Other -errno: failed, released. */
 int tp_place(struct tp_placer *p, const struct tp_place_request *q,
 	     struct tp_donor *ret);

@@ -40,6 +40,12 @@ struct undo {
 	struct phole old;
 };
 
+struct deferred {
+	uint64_t victim;
+	size_t first, n; /* in dpieces */
+	unsigned round;
+};
+
 struct vec_u32 {
 	uint32_t *v;
 	size_t n, cap;
@@ -64,6 +70,12 @@ struct tp_plan {
 	size_t n_moves, cap_moves;
 	struct piece *pieces;
 	size_t n_pieces, cap_pieces;
+
+	/* victims put off until after a journal commit, and their pieces */
+	struct deferred *deferred;
+	size_t n_deferred, cap_deferred, next_deferred;
+	struct piece *dpieces;
+	size_t n_dpieces, cap_dpieces;
 };
 
 static int size_class(uint64_t len)
@@ -97,6 +109,8 @@ struct tp_plan *tp_plan_free(struct tp_plan *p)
 	free(p->moves);
 	free(p->undo);
 	free(p->pieces);
+	free(p->deferred);
+	free(p->dpieces);
 	free(p);
 	return NULL;
 }
@@ -370,8 +384,9 @@ static int64_t find_fit(struct tp_plan *p, uint64_t len)
 }
 
 /* The largest hole that takes a prefix of want blocks (a hole with only a
- * right lender must be filled exactly, so it must not exceed want), or -1. */
-static int64_t find_largest(struct tp_plan *p, uint64_t want)
+ * right lender must be filled exactly, so it must not exceed want; with
+ * left_only, none of those), or -1. */
+static int64_t find_largest(struct tp_plan *p, uint64_t want, bool left_only)
 {
 	for (int c = N_CLASSES - 1; c >= 0; c--) {
 		struct vec_u32 *v = &p->classes[c];
@@ -384,7 +399,7 @@ static int64_t find_largest(struct tp_plan *p, uint64_t want)
 				continue;
 			}
 			k++;
-			if (!h->left_ok && h->len > want)
+			if (!h->left_ok && (left_only || h->len > want))
 				continue;
 			if (best < 0 || h->len > p->holes[best].len)
 				best = i;
@@ -414,6 +429,41 @@ static int push_move(struct tp_plan *p, const struct tp_move *m, uint32_t hole)
 	return 0;
 }
 
+/* Put blocks [off, off + n) of piece pc at the start of hole i: from the
+ * left when it has a left lender (the blocks placed become the next one),
+ * else filling it exactly, lent from the right. */
+static int take(struct tp_plan *p, uint64_t victim, const struct piece *pc,
+		uint64_t off, uint64_t n, uint32_t i)
+{
+	struct phole *h = &p->holes[i];
+	bool left = h->left_ok;
+	struct tp_move m = {
+		.victim = victim,
+		.file = pc->file,
+		.logical = pc->logical + off,
+		.len = n,
+		.source = pc->source + off,
+		.target = h->start,
+		.right = !left,
+		.has_lender = p->o.need_lender,
+		.lender = left ? h->left_file : h->right_file,
+		.lender_logical = left ? h->left_logical : h->right_logical,
+		.hole = i,
+	};
+	int r = push_move(p, &m, i);
+
+	if (r < 0)
+		return r;
+	if (left && n < h->len) {
+		h->start += n;
+		h->len -= n;
+		h->left_file = pc->file;
+		h->left_logical = pc->logical + off + n - 1;
+	} else
+		h->len = 0; /* filled */
+	return refile(p, i);
+}
+
 /* Put piece into holes, as one move or several.  0, or -ENOSPC. */
 static int assign_piece(struct tp_plan *p, uint64_t victim, const struct piece *pc)
 {
@@ -421,45 +471,51 @@ static int assign_piece(struct tp_plan *p, uint64_t victim, const struct piece *
 	int r;
 
 	while (off < pc->len) {
-		uint64_t want = pc->len - off, n;
+		uint64_t want = pc->len - off;
 		int64_t i = find_fit(p, want);
 		if (i < 0)
-			i = find_largest(p, want);
+			i = find_largest(p, want, false);
 		if (i < 0)
 			return -ENOSPC;
-		struct phole *h = &p->holes[i];
-		/* fill from the left when a left lender is there; with only a
-		 * right lender the hole is filled exactly (find_* made sure) */
-		bool left = h->left_ok;
-		n = MIN(want, h->len);
-		struct tp_move m = {
-			.victim = victim,
-			.file = pc->file,
-			.logical = pc->logical + off,
-			.len = n,
-			.source = pc->source + off,
-			.target = h->start,
-			.right = !left,
-			.has_lender = p->o.need_lender,
-			.lender = left ? h->left_file : h->right_file,
-			.lender_logical = left ? h->left_logical : h->right_logical,
-			.hole = (uint32_t)i,
-		};
-		r = push_move(p, &m, (uint32_t)i);
-		if (r < 0)
-			return r;
-		if (left && n < h->len) {
-			h->start += n;
-			h->len -= n;
-			h->left_ok = true;
-			h->left_file = pc->file;
-			h->left_logical = pc->logical + off + n - 1;
-		} else
-			h->len = 0; /* filled */
-		r = refile(p, (uint32_t)i);
+		uint64_t n = MIN(want, p->holes[i].len);
+		r = take(p, victim, pc, off, n, (uint32_t)i);
 		if (r < 0)
 			return r;
 		off += n;
+	}
+	return 0;
+}
+
+/* The pieces, longest first, each whole into the hole the previous one
+ * went to while it has room (one placement for both), else into its best
+ * fitting hole; split across holes only when no hole takes a piece whole
+ * (splitting makes extents, and extent-tree blocks).  0, or -ENOSPC. */
+static int pack(struct tp_plan *p, uint64_t victim)
+{
+	int64_t cur = -1;
+	int r;
+
+	for (size_t i = 0; i < p->n_pieces; i++) {
+		const struct piece *pc = &p->pieces[i];
+
+		if (cur >= 0 && p->holes[cur].left_ok && p->holes[cur].len >= pc->len) {
+			r = take(p, victim, pc, 0, pc->len, (uint32_t)cur);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		int64_t h = find_fit(p, pc->len);
+		if (h >= 0) {
+			r = take(p, victim, pc, 0, pc->len, (uint32_t)h);
+			if (r < 0)
+				return r;
+			cur = h;
+			continue;
+		}
+		r = assign_piece(p, victim, pc);
+		if (r < 0)
+			return r;
+		cur = -1;
 	}
 	return 0;
 }
@@ -502,11 +558,23 @@ static void rollback(struct tp_plan *p, size_t from)
  * -ENOSPC with the moves from `from` rolled back. */
 static int assign_pieces(struct tp_plan *p, uint64_t victim, size_t from)
 {
+	uint64_t total = 0;
+	int64_t h;
 	int r = 0;
 
 	qsort(p->pieces, p->n_pieces, sizeof(*p->pieces), cmp_piece_len);
-	for (size_t i = 0; i < p->n_pieces && r >= 0; i++)
-		r = assign_piece(p, victim, &p->pieces[i]);
+	for (size_t i = 0; i < p->n_pieces; i++)
+		total += p->pieces[i].len;
+	/* Each hole used costs a placement (a donor, a borrowed block copied
+	 * there and back, a first block written twice): use few.  All of it
+	 * into the best fitting hole if one takes it; else packed. */
+	h = find_fit(p, total);
+	if (h >= 0 && p->holes[h].left_ok) {
+		for (size_t i = 0; i < p->n_pieces && r >= 0; i++)
+			r = take(p, victim, &p->pieces[i], 0, p->pieces[i].len,
+				 (uint32_t)h);
+	} else
+		r = pack(p, victim);
 	if (r < 0)
 		rollback(p, from);
 	return r;
@@ -544,8 +612,10 @@ static int victim_pieces(struct tp_plan *p, uint64_t victim)
 }
 
 int tp_plan_next(struct tp_plan *p, uint64_t *ret_victim,
-		 const struct tp_move **ret_moves, size_t *ret_n)
+		 const struct tp_move **ret_moves, size_t *ret_n,
+		 unsigned *ret_round)
 {
+	*ret_round = 0;
 	while (p->next < p->n_victims) {
 		uint64_t v = p->victims[p->next++];
 		int r;
@@ -567,7 +637,90 @@ int tp_plan_next(struct tp_plan *p, uint64_t *ret_victim,
 		*ret_n = p->n_moves;
 		return 1;
 	}
+	while (p->next_deferred < p->n_deferred) {
+		const struct deferred *d = &p->deferred[p->next_deferred++];
+		int r;
+
+		p->n_moves = 0;
+		p->n_pieces = 0;
+		for (size_t i = 0; i < d->n; i++) {
+			r = push_piece(p, &p->dpieces[d->first + i]);
+			if (r < 0)
+				return r;
+		}
+		r = assign_pieces(p, d->victim, 0);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0) {
+			p->unplaced++;
+			continue;
+		}
+		*ret_victim = d->victim;
+		*ret_moves = p->moves;
+		*ret_n = p->n_moves;
+		*ret_round = d->round;
+		return 1;
+	}
 	p->n_moves = 0;
+	return 0;
+}
+
+/* The data still to move: the moves from done on, merged back into pieces
+ * where they were split, into p->pieces. */
+static int remaining_pieces(struct tp_plan *p, size_t done)
+{
+	p->n_pieces = 0;
+	for (size_t i = done; i < p->n_moves; i++) {
+		const struct tp_move *m = &p->moves[i];
+		struct piece *last = p->n_pieces ? &p->pieces[p->n_pieces - 1] : NULL;
+		if (last && last->file == m->file &&
+		    last->logical + last->len == m->logical &&
+		    last->source + last->len == m->source)
+			last->len += m->len;
+		else {
+			int r = push_piece(p, &(struct piece){ m->file, m->logical,
+								m->source, m->len });
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+int tp_plan_defer(struct tp_plan *p, size_t done, unsigned round)
+{
+	int r;
+
+	if (done >= p->n_moves)
+		return -EINVAL;
+	r = remaining_pieces(p, done);
+	if (r < 0)
+		return r;
+	if (p->n_deferred == p->cap_deferred) {
+		size_t cap = p->cap_deferred ? p->cap_deferred * 2 : 16;
+		struct deferred *v = realloc(p->deferred, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		p->deferred = v;
+		p->cap_deferred = cap;
+	}
+	if (p->n_dpieces + p->n_pieces > p->cap_dpieces) {
+		size_t cap = MAX(p->cap_dpieces * 2, p->n_dpieces + p->n_pieces);
+		struct piece *v = realloc(p->dpieces, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		p->dpieces = v;
+		p->cap_dpieces = cap;
+	}
+	memcpy(p->dpieces + p->n_dpieces, p->pieces, p->n_pieces * sizeof(*p->pieces));
+	p->deferred[p->n_deferred++] = (struct deferred){
+		.victim = p->moves[done].victim,
+		.first = p->n_dpieces,
+		.n = p->n_pieces,
+		.round = round,
+	};
+	p->n_dpieces += p->n_pieces;
+	rollback(p, done);
 	return 0;
 }
 
@@ -580,24 +733,9 @@ int tp_plan_replan(struct tp_plan *p, size_t done, enum tp_replan_why why,
 	if (done >= p->n_moves)
 		return -EINVAL;
 	victim = p->moves[done].victim;
-
-	/* The data still to move: the moves from done on, merged back into
-	 * pieces where they were split. */
-	p->n_pieces = 0;
-	for (size_t i = done; i < p->n_moves; i++) {
-		const struct tp_move *m = &p->moves[i];
-		struct piece *last = p->n_pieces ? &p->pieces[p->n_pieces - 1] : NULL;
-		if (last && last->file == m->file &&
-		    last->logical + last->len == m->logical &&
-		    last->source + last->len == m->source)
-			last->len += m->len;
-		else {
-			r = push_piece(p, &(struct piece){ m->file, m->logical,
-							    m->source, m->len });
-			if (r < 0)
-				return r;
-		}
-	}
+	r = remaining_pieces(p, done);
+	if (r < 0)
+		return r;
 	uint32_t bad = p->undo[done].hole;
 	bool right = p->moves[done].right;
 	rollback(p, done);

@@ -50,10 +50,12 @@ size_t tp_plan_n_victims(const struct tp_plan *p);
 uint64_t tp_plan_victim_blocks(const struct tp_plan *p);
 
 /* Assign the next victim's pieces.  1: *ret_moves holds its moves (valid
- * until the next call); 0: no victim left.  Victims whose data does not
- * fit are skipped and counted in tp_plan_unplaced(). */
+ * until the next call), *ret_round is 0, or the round given to
+ * tp_plan_defer() for a victim put off; 0: no victim left.  Victims whose
+ * data does not fit are skipped and counted in tp_plan_unplaced(). */
 int tp_plan_next(struct tp_plan *p, uint64_t *ret_victim,
-		 const struct tp_move **ret_moves, size_t *ret_n);
+		 const struct tp_move **ret_moves, size_t *ret_n,
+		 unsigned *ret_round);
 
 enum tp_replan_why {
 	TP_REPLAN_LENDER, /* the hole's lender cannot lend */
@@ -69,6 +71,10 @@ int tp_plan_replan(struct tp_plan *p, size_t done, enum tp_replan_why why,
 /* The current victim cannot be emptied: its moves from done on will not
  * happen, and their holes are free again. */
 void tp_plan_abandon(struct tp_plan *p, size_t done);
+
+/* The current victim's moves from done on must wait (for a journal
+ * commit): plan them again after every other victim, as round `round`. */
+int tp_plan_defer(struct tp_plan *p, size_t done, unsigned round);
 
 /* Victims skipped because their data found no holes. */
 uint64_t tp_plan_unplaced(const struct tp_plan *p);

@@ -373,6 +373,7 @@ struct tp_compact_result {
 	uint64_t victims_failed;   /* chosen, not emptied */
 	uint64_t victims_unplaced; /* their data found no holes */
 	uint64_t victims_refilled; /* moved out, but a block was taken again */
+	uint64_t deferred;         /* victims put off until a journal commit */
 	uint64_t moved_bytes;
 	uint64_t moves;
 	uint64_t trimmed_clusters; /* emptied clusters FITRIM was run on */

@@ -215,8 +215,12 @@ tp_thin_fs() {
 	tp_mount "$TP_DEV" "$TP_MNT"
 }
 
-# Bytes the pool really holds for a file.
+# Bytes the pool holds for a file: stat -c %b, as an administrator reads
+# it; and the data chunks alone (tp.py chunks), which leaves out the
+# fixture's own overhead (the image's extent-tree blocks on the bigalloc
+# pool each take a 1 MiB cluster, and punching holes grows that tree).
 tp_allocated() { echo $(($(stat -c %b "$1") * 512)); }
+tp_chunks() { "$PYTHON3" "$TP_PY" chunks "$1"; }
 
 # tp_age DIR [seed] [options...]: fill a filesystem the way months of
 # creates and deletes do (tests/lib/tp.py age --help).

@@ -12,6 +12,7 @@ record file checksums.
     tp.py layout DIR        contents, links, sizes, holes and unwritten ranges
     tp.py fiemap FILE...    physical extents, to prove a file was not moved
     tp.py space DIR         free blocks + blocks owned by inodes, free inodes
+    tp.py chunks IMG [SIZE] bytes of the SIZE (1 MiB) chunks of IMG holding data
 
 The oracle never runs thinpack and shares no code with it: used blocks come
 from dumpe2fs's per-group "Free blocks" lists, movable blocks from FIEMAP of
@@ -494,6 +495,21 @@ def cmd_space(a):
                                         st.f_ffree))
 
 
+def cmd_chunks(a):
+    """What a thin pool with a.size chunks holds for the image: its data
+    extents rounded out to whole chunks.  stat -c %b counts more: on the
+    bigalloc pool of the fixture each block of the image's own extent tree
+    takes a whole 1 MiB cluster too, and punching holes grows that tree."""
+    chunks = set()
+    fd = os.open(a.image, os.O_RDONLY)
+    try:
+        for lo, ph, ln, fl in fiemap(fd):
+            chunks.update(range(lo // a.size, (lo + ln + a.size - 1) // a.size))
+    finally:
+        os.close(fd)
+    print(len(chunks) * a.size)
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -520,6 +536,11 @@ def main():
     s = sub.add_parser("fiemap")
     s.add_argument("files", nargs="+")
     s.set_defaults(fn=cmd_fiemap)
+
+    s = sub.add_parser("chunks")
+    s.add_argument("image")
+    s.add_argument("size", type=int, nargs="?", default=1048576)
+    s.set_defaults(fn=cmd_chunks)
 
     s = sub.add_parser("space")
     s.add_argument("dir")

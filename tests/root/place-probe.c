@@ -181,6 +181,7 @@ int main(int argc, char **argv)
 	struct tp_placer placer;
 	if (tp_placer_init(&placer, TP_PLACEMENT_BORROW, mfd, bs, 0) < 0)
 		return 2;
+	placer.may_park = true;
 
 	unsigned done = 0, exact = 0, missed = 0, moved_ok = 0, errors = 0,
 		 no_candidate = 0;
@@ -310,6 +311,7 @@ int main(int argc, char **argv)
 	free(files);
 	free(exts);
 	free(holes);
+	tp_placer_done(&placer);
 	close(mfd);
 	return errors ? 1 : 0;
 }
