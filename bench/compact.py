@@ -1,0 +1,374 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Helper of bench/compact.sh: cluster occupancy, victims, the summary.
+
+compact.py copy SRC DST
+    Copy an image so that DST holds storage where SRC does and nowhere
+    else: the written extents of SRC (FIEMAP) copied, zeros included, its
+    unwritten extents fallocated, its holes left.  (cp --sparse=auto drops
+    the unwritten extents, which the lazy inode-table zeroing of the loop
+    device leaves allocated in the pool; --sparse=always also drops zeros
+    that were written.)
+compact.py pool-bytes IMG
+    "ALLOCATED DATA": what the pool holds for the image, st_blocks in
+    bytes (as tests/lib/common.sh's tp_allocated), and the 1 MiB clusters
+    of the image that hold data (written or unwritten, by FIEMAP) in
+    bytes.  The first also counts the clusters of the image's own extent
+    tree (on bigalloc every extent-tree block takes a whole cluster, and
+    punching holes adds some); the second is what a thin pool would hold.
+compact.py usage DEV GRANULARITY OUT.json
+    Used blocks of every whole cluster of the ext4 on DEV, from dumpe2fs's
+    free ranges (tests/lib/tp.py, which shares no code with thinpack).
+compact.py emptied BEFORE.json AFTER.json OUT.json [VICTIMS.json]
+    The clusters that held blocks before and none after, and the least
+    I/O that empties them: their used blocks before, in bytes.  With
+    VICTIMS.json (an earlier OUT.json), only among its clusters.
+compact.py victim-files MOUNTPOINT VICTIMS.json
+    The regular files (one path per inode) with a data block in a victim
+    cluster, by FIEMAP of every file; one path a line.
+compact.py jbd2 DEV
+    "TRANSACTIONS REQUESTED LOGGED_BLOCKS" of the journal of the ext4 mounted from
+    DEV, from /proc/fs/jbd2 (the logged blocks are transactions times the
+    whole-block average the kernel prints: low by less than one block a
+    transaction).
+compact.py summary RESULTS
+    The figures and the verdict, from the "key value" lines of RESULTS.
+    Exit status 0, or 1 when BENCH_STRICT=1 and a target is missed.
+
+Needs TESTS_LIB (the directory of tp.py) in the environment.
+"""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.environ.get("TESTS_LIB", os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "tests", "lib")))
+import tp  # noqa: E402
+
+TARGET_IO_RATIO = 1.3
+MIB = 1 << 20
+GIB = 1 << 30
+
+
+FIEMAP_EXTENT_UNWRITTEN = 0x800
+
+
+def cmd_copy(src, dst):
+    chunk = 4 * MIB
+    sfd = os.open(src, os.O_RDONLY)
+    dfd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        size = os.fstat(sfd).st_size
+        os.ftruncate(dfd, size)
+        for lo, ph, ln, fl in list(tp.fiemap(sfd)):
+            ln = min(ln, size - lo)
+            if ln <= 0:
+                continue
+            if fl & FIEMAP_EXTENT_UNWRITTEN:
+                os.posix_fallocate(dfd, lo, ln)
+                continue
+            off, end = lo, lo + ln
+            while off < end:
+                buf = os.pread(sfd, min(chunk, end - off), off)
+                if not buf:
+                    raise OSError("%s: short read at %d" % (src, off))
+                done = 0
+                while done < len(buf):
+                    done += os.pwrite(dfd, buf[done:], off + done)
+                off += len(buf)
+        os.fsync(dfd)
+    finally:
+        os.close(sfd)
+        os.close(dfd)
+
+
+def cmd_pool_bytes(img):
+    fd = os.open(img, os.O_RDONLY)
+    try:
+        allocated = os.fstat(fd).st_blocks * 512
+        clusters = set()
+        for lo, ph, ln, fl in tp.fiemap(fd):
+            if ln:
+                clusters.update(range(lo // MIB, (lo + ln - 1) // MIB + 1))
+    finally:
+        os.close(fd)
+    print(allocated, len(clusters) * MIB)
+
+
+def cmd_usage(dev, granularity, out):
+    bs, count, first, ratio = tp.dumpe2fs_geometry(dev)
+    C = int(granularity) // bs
+    n = count // C
+    used = [C] * n
+    for lo, hi in tp.dumpe2fs_free_ranges(dev, ratio):
+        b, hi = lo, min(hi, n * C)
+        while b < hi:
+            c = b // C
+            e = min(hi, (c + 1) * C)
+            used[c] -= e - b
+            b = e
+    with open(out, "w") as f:
+        json.dump({"block_size": bs, "cluster_blocks": C, "used": used}, f)
+
+
+def cmd_emptied(before, after, out, victims=None):
+    with open(before) as f:
+        b = json.load(f)
+    with open(after) as f:
+        a = json.load(f)
+    among = None
+    if victims:
+        with open(victims) as f:
+            among = set(json.load(f)["clusters"])
+    bs = b["block_size"]
+    ub, ua = b["used"], a["used"]
+    cl = [c for c in range(len(ub)) if ub[c] and not ua[c]
+          and (among is None or c in among)]
+    res = {
+        "block_size": bs,
+        "cluster_blocks": b["cluster_blocks"],
+        "clusters": cl,
+        "min_io_bytes": sum(ub[c] for c in cl) * bs,
+        "empty_before": sum(1 for u in ub if not u),
+        "empty_after": sum(1 for u in ua if not u),
+        "filled": sum(1 for c in range(len(ub)) if not ub[c] and ua[c]),
+    }
+    with open(out, "w") as f:
+        json.dump(res, f)
+
+
+def cmd_victim_files(top, victims):
+    with open(victims) as f:
+        v = json.load(f)
+    bs = os.statvfs(top).f_frsize
+    C = v["cluster_blocks"]
+    want = set(v["clusters"])
+    n = 0
+    for ino, paths in tp.walk_inodes(top).items():
+        p = os.path.join(top, paths[0])
+        if os.path.islink(p) or not os.path.isfile(p):
+            continue
+        fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            for lo, ph, ln, fl in tp.fiemap(fd):
+                if fl & tp.FIEMAP_EXTENT_DATA_INLINE or not ln:
+                    continue
+                c0, c1 = ph // bs // C, (ph + ln - 1) // bs // C
+                if any(c in want for c in range(c0, c1 + 1)):
+                    print(p)
+                    n += 1
+                    break
+        finally:
+            os.close(fd)
+    print("bench/compact: %d files with data in the %d victim clusters"
+          % (n, len(want)), file=sys.stderr)
+
+
+def cmd_jbd2(dev):
+    name = os.path.basename(os.path.realpath(dev))
+    path = "/proc/fs/jbd2/%s-8/info" % name
+    trans = requested = logged = 0
+    try:
+        with open(path) as f:
+            for line in f:
+                w = line.split()
+                if len(w) > 2 and w[1] == "transactions":
+                    # "N transactions (R requested), each up to B blocks"
+                    trans = int(w[0])
+                    requested = int(w[2].lstrip("("))
+                elif line.strip().endswith("logged blocks per transaction"):
+                    logged = int(w[0])
+    except OSError:
+        print("-1 -1 -1")
+        return
+    print(trans, requested, trans * logged)
+
+
+def mib(x):
+    return x / MIB
+
+
+def cmd_summary(path):
+    r = {}
+    with open(path) as f:
+        for line in f:
+            k, _, v = line.strip().partition(" ")
+            if k:
+                r[k] = v
+    g = lambda k: float(r[k])  # noqa: E731
+    pool = lambda v: [int(x) for x in v.split()]  # noqa: E731
+    i = lambda k: int(r[k])  # noqa: E731
+    with open(r["compact_json"]) as f:
+        fs = json.load(f)["filesystems"][0]
+    with open(r["emptied_json"]) as f:
+        em = json.load(f)
+    with open(r["base_emptied_json"]) as f:
+        bem = json.load(f)
+    with open(r["base_any_json"]) as f:
+        bany = json.load(f)
+    bs = em["block_size"]
+    failed = False
+
+    print("bench/compact: %s MiB ext4 (4 KiB blocks) on the emulated thin "
+          "device (1 MiB chunks), loop device direct I/O %s, aged by tp.py "
+          "age --seed %s" % (r["image_mb"], r["dio"], r["seed"]))
+    print("  thinpack: %s" % r["thinpack_cmd"])
+    print("  baseline: %s < FILES (every file with data in a victim "
+          "cluster, whole, into an O_TMPFILE donor)" % r["rewrite_cmd"])
+    print()
+    with open(r["usage_before_json"]) as f:
+        ub = json.load(f)["used"]
+    print("aged state: %d of %d clusters empty, %d full, %d partial; the pool "
+          "holds %.1f MiB of data for the image (%.1f MiB for each restored "
+          "copy)" % (em["empty_before"], len(ub),
+                     sum(1 for u in ub if u == em["cluster_blocks"]),
+                     sum(1 for u in ub if 0 < u < em["cluster_blocks"]),
+                     mib(pool(r["pool_aged"])[1]),
+                     mib(pool(r["pool_restored"])[1])))
+    p = fs["placement"]
+    sk = {k: v for k, v in fs["skipped"].items() if v}
+    print("thinpack:  %d victims, %d clusters emptied (JSON), moved %.1f MiB "
+          "in %d moves, trimmed %.1f MiB, placement %d/%d exact (%d missed), "
+          "skipped %s, passes %s, exit %s, peak RSS %.1f MiB"
+          % (fs["victims"], fs["clusters_emptied"], mib(fs["moved_bytes"]),
+             fs.get("moves", 0), mib(fs["trimmed_bytes"]), p["exact"],
+             p["attempts"], p["missed"], sk or "none", fs.get("passes"),
+             r["thinpack_rc"], i("tp_rss_kib") / 1024))
+    ph = fs.get("phase_s")
+    if ph:
+        print("           phases (s): " + ", ".join(
+            "%s %.2f" % (k, v) for k, v in ph.items()))
+    print()
+
+    # (a) the I/O ratio
+    written = i("tp_written_sectors") * 512
+    written_umount = i("tp_written_umount_sectors") * 512
+    minio = em["min_io_bytes"]
+    n_emptied = len(em["clusters"])
+    print("(a) I/O ratio: sectors written to the loop device / least I/O "
+          "of the clusters emptied")
+    print("    clusters emptied (dumpe2fs before/after)  %6d   (JSON says %d; "
+          "%d empty ones were filled)" % (n_emptied, fs["clusters_emptied"],
+                                          em["filled"]))
+    print("    their used blocks before (least I/O)      %9.1f MiB" % mib(minio))
+    print("    written to the loop device, run + sync    %9.1f MiB"
+          % mib(written))
+    jl = i("tp_journal_blocks")
+    if jl >= 0:
+        data = fs["moved_bytes"]
+        jb = jl * bs
+        print("      data moved (moved_bytes)                %9.1f MiB"
+              % mib(data))
+        print("      journal (jbd2)                          %9.1f MiB  "
+              "(%d commits, %d of them asked for; +-1 block a commit)"
+              % (mib(jb), i("tp_journal_trans"), i("tp_journal_requested")))
+        print("      the rest (metadata in place, sb)        %9.1f MiB"
+              % mib(written - data - jb))
+    print("    written more until unmounted              %9.1f MiB"
+          % mib(written_umount - written))
+    print("    discarded (loop device's discard stat)    %9.1f MiB   "
+          "(JSON: trimmed %.1f MiB in %d clusters, discarded %.1f MiB, "
+          "%d retrimmed)" % (mib(i("tp_discard_sectors") * 512),
+                             mib(fs["trimmed_bytes"]),
+                             fs.get("trimmed_clusters", 0),
+                             mib(fs.get("discarded_bytes", 0)),
+                             fs.get("retrimmed_clusters", 0)))
+    if minio:
+        ratio = written / minio
+        ok = ratio <= TARGET_IO_RATIO
+        failed |= not ok
+        print("    I/O ratio                                 %9.2f     "
+              "(target <= %.1f)  %s" % (ratio, TARGET_IO_RATIO,
+                                       "PASS" if ok else "FAIL"))
+        print("    I/O ratio with the writes until unmount   %9.2f"
+              % (written_umount / minio))
+    else:
+        failed = True
+        print("    I/O ratio: no cluster emptied                      FAIL")
+    print()
+
+    # (b) clusters per GiB against the baseline
+    tp_moved = fs["moved_bytes"]
+    b_moved = i("base_blocks_moved") * bs
+    b_emptied = len(bem["clusters"])
+    print("(b) clusters emptied per GiB moved, against rewriting whole files "
+          "(same %d victim clusters, same aged image)" % n_emptied)
+    print("    %-10s %8s %10s %10s %12s %9s %7s" %
+          ("", "files", "moved MiB", "emptied", "per GiB", "written", "time"))
+    tp_rate = n_emptied / (tp_moved / GIB) if tp_moved else 0.0
+    b_rate = b_emptied / (b_moved / GIB) if b_moved else 0.0
+    print("    %-10s %8s %10.1f %10d %12.1f %5.1f MiB %6.2fs" %
+          ("thinpack", "-", mib(tp_moved), n_emptied, tp_rate,
+           mib(written), g("tp_wall_s")))
+    print("    %-10s %8d %10.1f %10d %12.1f %5.1f MiB %6.2fs" %
+          ("baseline", i("base_files"), mib(b_moved), b_emptied, b_rate,
+           mib(i("base_written_sectors") * 512), g("base_wall_s")))
+    print("    baseline: %.1f MiB in the files' sizes; %d other clusters "
+          "became empty as well, %d empty ones were filled; %.1f MiB "
+          "written until unmounted, fstrim discarded %.1f MiB"
+          % (mib(i("base_bytes")), len(bany["clusters"]) - b_emptied,
+             bany["filled"], mib(i("base_written_umount_sectors") * 512),
+             mib(i("base_discard_sectors") * 512)))
+    if b_rate:
+        print("    ratio thinpack/baseline                   %9.2fx"
+              % (tp_rate / b_rate))
+    print()
+
+    # (c) throughput against cp
+    tp_mibs = mib(tp_moved) / g("tp_wall_s") if g("tp_wall_s") else 0.0
+    cp_mibs = mib(i("cp_bytes")) / g("cp_wall_s") if g("cp_wall_s") else 0.0
+    print("(c) MiB/s moved, against cp of as many bytes on the same "
+          "filesystem (cold cache, + syncfs)")
+    print("    thinpack  %8.1f MiB in %6.2f s (wall; JSON elapsed %.2f s)  "
+          "%8.1f MiB/s" % (mib(tp_moved), g("tp_wall_s"), fs["elapsed_s"],
+                            tp_mibs))
+    print("    cp        %8.1f MiB in %6.2f s                            "
+          "%8.1f MiB/s" % (mib(i("cp_bytes")), g("cp_wall_s"), cp_mibs))
+    if cp_mibs:
+        print("    ratio thinpack/cp                         %9.2fx"
+              % (tp_mibs / cp_mibs))
+    print("    (the sync after thinpack took %.2f s more)" % g("tp_sync_s"))
+    print()
+
+    print("pool (the backing image), MiB      data clusters (FIEMAP)     "
+          "allocated (stat %b)")
+    print("                                  before  after returned   "
+          "before  after returned")
+    for who in ("tp", "base"):
+        bb, aa = pool(r[who + "_pool_before"]), pool(r[who + "_pool_after"])
+        print("    %-26s %8.1f %6.1f %8.1f %8.1f %6.1f %8.1f" % (
+            "thinpack" if who == "tp" else "baseline (after fstrim)",
+            mib(bb[1]), mib(aa[1]), mib(bb[1] - aa[1]),
+            mib(bb[0]), mib(aa[0]), mib(bb[0] - aa[0])))
+    if failed and os.environ.get("BENCH_STRICT") == "1":
+        print("BENCH_STRICT=1: a target failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main():
+    a = sys.argv[1:]
+    if not a:
+        sys.exit(__doc__)
+    if a[0] == "copy" and len(a) == 3:
+        cmd_copy(*a[1:])
+    elif a[0] == "pool-bytes" and len(a) == 2:
+        cmd_pool_bytes(a[1])
+    elif a[0] == "usage" and len(a) == 4:
+        cmd_usage(*a[1:])
+    elif a[0] == "emptied" and len(a) in (4, 5):
+        cmd_emptied(*a[1:])
+    elif a[0] == "victim-files" and len(a) == 3:
+        cmd_victim_files(*a[1:])
+    elif a[0] == "jbd2" and len(a) == 2:
+        cmd_jbd2(a[1])
+    elif a[0] == "summary" and len(a) == 2:
+        return cmd_summary(a[1])
+    else:
+        sys.exit(__doc__)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
