@@ -13,6 +13,9 @@ record file checksums.
     tp.py fiemap FILE...    physical extents, to prove a file was not moved
     tp.py space DIR         free blocks + blocks owned by inodes, free inodes
     tp.py chunks IMG [SIZE] bytes of the SIZE (1 MiB) chunks of IMG holding data
+    tp.py writer DIR STOPFILE  append, overwrite, truncate, rename, unlink
+                            files until STOPFILE goes, then check that every
+                            file it touched holds what it wrote
 
 The oracle never runs thinpack and shares no code with it: used blocks come
 from dumpe2fs's per-group "Free blocks" lists, movable blocks from FIEMAP of
@@ -510,6 +513,97 @@ def cmd_chunks(a):
     print(len(chunks) * a.size)
 
 
+def cmd_writer(a):
+    """A concurrent writer: changes random files under a.dir while
+    compaction runs, keeping in memory what each inode must hold (hard
+    links share it), until a.stopfile disappears; then every name it
+    touched must hold exactly that, and the names it removed must be gone.
+    Prints the names it touched (relative), for the caller to leave out of
+    its own comparison."""
+    rng = random.Random(a.seed)
+    names = []
+    for d, dirs, files in os.walk(a.dir):
+        if a.only and not any(os.path.relpath(d, a.dir).startswith(x)
+                              for x in a.only.split(",")):
+            continue
+        names += [os.path.join(d, f) for f in files]
+    names.sort()
+    content = {}    # inode -> bytearray, what it must hold
+    inode_of = {}   # name -> inode, for the names touched
+    gone = set()
+    touched = set()
+    ops = 0
+
+    def load(p):
+        if p not in inode_of:
+            ino = os.lstat(p).st_ino
+            inode_of[p] = ino
+            if ino not in content:
+                with open(p, "rb") as f:
+                    content[ino] = bytearray(f.read())
+            touched.add(p)
+        return content[inode_of[p]]
+
+    while os.path.exists(a.stopfile):
+        p = rng.choice(names)
+        if p in gone:
+            continue
+        op = rng.random()
+        try:
+            want = load(p)
+            if op < 0.3:                         # append
+                data = rng.randbytes(rng.randint(1, 20000))
+                with open(p, "ab") as f:
+                    f.write(data)
+                want += data
+            elif op < 0.6:                       # overwrite inside
+                size = len(want)
+                off = rng.randint(0, max(size - 1, 0))
+                data = rng.randbytes(rng.randint(1, 8192))
+                with open(p, "r+b") as f:
+                    f.seek(off)
+                    f.write(data)
+                end = off + len(data)
+                if end > size:
+                    want.extend(b"\0" * (end - size))
+                want[off:end] = data
+            elif op < 0.75:                      # truncate
+                n = rng.randint(0, len(want))
+                os.truncate(p, n)
+                del want[n:]
+            elif op < 0.9:                       # rename
+                q = p + ".r"
+                os.rename(p, q)
+                inode_of[q] = inode_of.pop(p)
+                touched.add(q)
+                gone.add(p)
+                names.append(q)
+            else:                                # unlink
+                os.unlink(p)
+                inode_of.pop(p)
+                gone.add(p)
+        except FileNotFoundError:
+            gone.add(p)
+            inode_of.pop(p, None)
+        ops += 1
+    bad = []
+    for p, ino in inode_of.items():
+        with open(p, "rb") as f:
+            if f.read() != bytes(content[ino]):
+                bad.append(p)
+    for p in gone:
+        if p not in inode_of and os.path.exists(p):
+            bad.append(p + " (should be gone)")
+    # a file's other names changed with it
+    for p in sorted(touched | gone):
+        print(os.path.relpath(p, a.dir))
+    print("writer: %d operations on %d names, %d wrong" %
+          (ops, len(touched | gone), len(bad)), file=sys.stderr)
+    for p in bad[:10]:
+        print("writer: WRONG %s" % p, file=sys.stderr)
+    sys.exit(1 if bad or ops == 0 else 0)
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -536,6 +630,13 @@ def main():
     s = sub.add_parser("fiemap")
     s.add_argument("files", nargs="+")
     s.set_defaults(fn=cmd_fiemap)
+
+    s = sub.add_parser("writer")
+    s.add_argument("dir")
+    s.add_argument("stopfile")
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--only", help="directories (prefixes, comma-separated)")
+    s.set_defaults(fn=cmd_writer)
 
     s = sub.add_parser("chunks")
     s.add_argument("image")

@@ -1,0 +1,120 @@
+#!/bin/bash
+# thinpack compact and thinpack trim: refusals (bigalloc, read-only, no
+# discard, not mounted, bad options), a dry run that changes nothing and
+# whose plan is sound by the test's own reckoning, --max-io, the fallback
+# from fallocate2 to borrow, --no-trim followed by thinpack trim.
+. "${TESTS_DIR:-$(dirname "$0")/..}/lib/common.sh"
+tp_require_root
+tp_workdir
+chmod 755 "$TP_WORK"
+
+# expect CODE PATTERN -- thinpack ARGS...
+expect() {
+	local code=$1 pattern=$2 rc=0 err
+	shift 3
+	err=$("$THINPACK" "$@" 2>&1 >/dev/null) || rc=$?
+	if [ "$rc" -ne "$code" ]; then
+		tp_fail "thinpack $*: exit $rc, want $code ($err)"
+	elif ! grep -Eq -- "$pattern" <<<"$err"; then
+		tp_fail "thinpack $*: message '$err' does not match /$pattern/"
+	fi
+}
+
+tp_thin_pool 1G
+tp_thin_fs opt 128M -- -b 4096
+m=$TP_MNT
+dev=$TP_DEV
+tp_age "$m" --seed 61 --dirs 8
+
+# Bad options: 8, nothing done.
+for a in "--max-usage 101" "--slack 100" "--placement frob" "--max-io abc" \
+	"--min-age 1x" "--granularity 3000"; do
+	# shellcheck disable=SC2086
+	expect 8 "expected" -- compact $a "$m"
+done
+expect 8 "expected one PATH" -- compact
+expect 8 "expected one PATH" -- compact "$m" "$m"
+expect 8 "no such file" -- compact "$TP_WORK/nonexistent"
+
+# A dry run changes nothing; its plan moves each victim's data, all of
+# it, into free blocks of clusters that are neither empty nor victims.
+"$PYTHON3" "$TP_PY" fiemap $(find "$m" -type f | sort) >"$TP_WORK/fiemap.before"
+"$PYTHON3" "$TP_PY" space "$m" >"$TP_WORK/space.before"
+"$THINPACK" compact --dry-run --json --min-age 0 --max-usage 100 --granularity 1M \
+	"$m" >"$TP_WORK/plan.json" || tp_fail "dry run: exit $?"
+"$THINPACK" compact --dry-run --min-age 0 --max-usage 100 --granularity 1M \
+	"$m" >"$TP_WORK/plan.txt" || tp_fail "dry run (text): exit $?"
+grep -q "would empty" "$TP_WORK/plan.txt" || tp_fail "no summary in the dry run"
+"$PYTHON3" "$TP_PY" fiemap $(find "$m" -type f | sort) >"$TP_WORK/fiemap.after"
+cmp -s "$TP_WORK/fiemap.before" "$TP_WORK/fiemap.after" || tp_fail "a dry run moved data"
+tp_expect_eq "dry run: free + owned" "$("$PYTHON3" "$TP_PY" space "$m")" \
+	"$(cat "$TP_WORK/space.before")"
+"$PYTHON3" - "$dev" "$TP_WORK/plan.json" <<'PY' || tp_fail "the dry-run plan is unsound"
+import json, os, sys
+sys.path.insert(0, os.environ["TESTS_DIR"] + "/lib")
+import tp
+dev, plan = sys.argv[1], json.load(open(sys.argv[2]))["filesystems"][0]
+bs, count, first, ratio = tp.dumpe2fs_geometry(dev)
+free = set()
+for lo, hi in tp.dumpe2fs_free_ranges(dev, ratio):
+    free.update(range(lo, min(hi, count)))
+C = 1048576 // bs
+used = lambda c: sum(1 for b in range(c * C, (c + 1) * C) if b not in free)
+moves = plan["plan"]
+assert moves and plan["victims"] > 0, plan
+victims = {m["cluster"] for m in moves}
+taken = set()
+moved = {}
+for m in moves:
+    src = range(m["source"], m["source"] + m["blocks"])
+    dst = range(m["target"], m["target"] + m["blocks"])
+    assert all(b // C == m["cluster"] and b not in free for b in src), m
+    assert all(b in free and b not in taken for b in dst), ("target not free", m)
+    assert all(b // C not in victims and used(b // C) > 0 for b in dst), ("bad target", m)
+    taken.update(dst)
+    moved[m["cluster"]] = moved.get(m["cluster"], 0) + m["blocks"]
+for c, n in moved.items():
+    assert n == used(c), ("victim not emptied by its plan", c, n, used(c))
+print("dry-run plan: %d moves empty %d clusters, all sound" % (len(moves), len(victims)),
+      file=sys.stderr)
+PY
+
+# --max-io is kept (to within the last victim).
+"$THINPACK" compact --json --min-age 0 --max-usage 100 --granularity 1M \
+	--max-io 1M "$m" >"$TP_WORK/maxio.json" || true
+"$PYTHON3" -c 'import json,sys; f=json.load(open(sys.argv[1]))["filesystems"][0]; assert 0 < f["moved_bytes"] <= 1048576, f["moved_bytes"]' \
+	"$TP_WORK/maxio.json" || tp_fail "--max-io 1M not kept"
+
+# fallocate2 asked for on a kernel without it: said, and borrow does it;
+# --no-trim leaves the emptied clusters to thinpack trim.
+rc=0
+"$THINPACK" compact --json --placement fallocate2:999 --no-trim --min-age 0 \
+	--max-usage 100 --granularity 1M "$m" >"$TP_WORK/fa2.json" 2>"$TP_WORK/fa2.err" || rc=$?
+[ "$rc" -le 1 ] || tp_fail "fallocate2 fallback: exit $rc"
+grep -q "no fallocate2; placing with borrow" "$TP_WORK/fa2.err" ||
+	tp_fail "no word of the fallback: $(cat "$TP_WORK/fa2.err")"
+"$PYTHON3" -c 'import json,sys; f=json.load(open(sys.argv[1]))["filesystems"][0]; assert f["clusters_emptied"] > 0 and f["trimmed_clusters"] == 0, f' \
+	"$TP_WORK/fa2.json" || tp_fail "--no-trim trimmed, or nothing emptied"
+sync
+empty=$("$PYTHON3" "$TP_PY" oracle --device "$dev" --mountpoint "$m" \
+	--granularity 1048576 --min-age 0 | "$PYTHON3" -c 'import json,sys; print(json.load(sys.stdin)["clusters"]["empty"])')
+chunks=$(tp_chunks "$TP_IMG")
+"$THINPACK" trim --json --granularity 1M "$m" >"$TP_WORK/trim.json" || tp_fail "trim: exit $?"
+got=$("$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["filesystems"][0]["trimmed_clusters"])' "$TP_WORK/trim.json")
+tp_expect_eq "clusters thinpack trim trimmed" "$got" "$empty"
+[ "$(tp_chunks "$TP_IMG")" -lt "$chunks" ] || tp_fail "thinpack trim returned nothing to the pool"
+
+# Refusals: 1 (nothing possible) or 8 (not for this command), nothing done.
+tp_umount "$m"
+tp_mount "$dev" "$m" -o ro
+expect 1 "mounted read-only" -- compact --min-age 0 --granularity 1M "$m"
+tp_umount "$m"
+expect 8 "not mounted" -- compact --min-age 0 --granularity 1M "$dev"
+expect 8 "not mounted" -- compact --min-age 0 --granularity 1M "$TP_IMG"
+tp_loop_nodiscard "$dev"
+tp_mount "$dev" "$m"
+expect 1 "does not support discard" -- compact --min-age 0 --granularity 1M "$m"
+expect 1 "does not support discard" -- trim --granularity 1M "$m"
+tp_thin_fs big 128M -- -O bigalloc -C 65536
+expect 1 "compaction is impossible: bigalloc" -- compact --min-age 0 --granularity 1M "$TP_MNT"
+tp_done
