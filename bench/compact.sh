@@ -32,28 +32,10 @@ if [ -z "${BASH_VERSION:-}" ]; then
 	exec bash "$0" "$@"
 fi
 
-set -euo pipefail
-
-GRANULARITY=1048576
-
-say() { printf '%s\n' "$*" >&2; }
-die() { say "bench/compact: $*"; exit 1; }
-
-if [[ $EUID -ne 0 ]]; then
-	if [[ ${CI:-} == true ]]; then
-		die "needs root (loop devices, mount, drop_caches); CI=true, so this is a failure"
-	fi
-	say "bench/compact: SKIP: needs root (loop devices, mount, drop_caches)"
-	exit 77
-fi
-
-BENCH_DIR=${BENCH_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
+BENCH_NAME=compact
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/common.sh"
 TESTS_LIB=${TESTS_LIB:-$BENCH_DIR/../tests/lib}
-THINPACK=${THINPACK:-./thinpack}
 REWRITE_FILES=${REWRITE_FILES:-./bench/rewrite-files}
-RUNSTAT=${RUNSTAT:-./bench/runstat}
-PYTHON3=${PYTHON3:-python3}
-[[ $PYTHON3 == no ]] && PYTHON3=python3
 BENCH_IMAGE_MB=${BENCH_IMAGE_MB:-512}
 BENCH_SEED=${BENCH_SEED:-1}
 

@@ -27,27 +27,9 @@ if [ -z "${BASH_VERSION:-}" ]; then
 	exec bash "$0" "$@"
 fi
 
-set -euo pipefail
-
-GRANULARITY=1048576
-
-say() { printf '%s\n' "$*" >&2; }
-die() { say "bench/scan: $*"; exit 1; }
-
-if [[ $EUID -ne 0 ]]; then
-	if [[ ${CI:-} == true ]]; then
-		die "needs root (loop devices, mount, drop_caches); CI=true, so this is a failure"
-	fi
-	say "bench/scan: SKIP: needs root (loop devices, mount, drop_caches)"
-	exit 77
-fi
-
-BENCH_DIR=${BENCH_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
-THINPACK=${THINPACK:-./thinpack}
+BENCH_NAME=scan
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/common.sh"
 WALK_FIEMAP=${WALK_FIEMAP:-./bench/walk-fiemap}
-RUNSTAT=${RUNSTAT:-./bench/runstat}
-PYTHON3=${PYTHON3:-python3}
-[[ $PYTHON3 == no ]] && PYTHON3=python3
 BENCH_FILES=${BENCH_FILES:-200000}
 BENCH_REPEAT=${BENCH_REPEAT:-3}
 BENCH_IMAGE_MB=${BENCH_IMAGE_MB:-2048}

@@ -23,6 +23,7 @@
 #include <libmount.h>
 
 #include "thinpack/thinpack.h"
+#include "basic/array.h"
 #include "basic/cleanup.h"
 #include "basic/macros.h"
 
@@ -447,7 +448,7 @@ int tp_device_swapfiles(const struct tp_device *dev, uint64_t **ret_inodes,
 	_cleanup_(mnt_free_iterp) struct libmnt_iter *it = NULL;
 	_cleanup_free_ uint64_t *inodes = NULL;
 	struct libmnt_fs *fs;
-	size_t n = 0;
+	size_t n = 0, cap = 0;
 
 	if (dev->kind != TP_TARGET_MOUNTED) {
 		*ret_inodes = NULL;
@@ -473,10 +474,8 @@ int tp_device_swapfiles(const struct tp_device *dev, uint64_t **ret_inodes,
 			continue;
 		if (stat(src, &st) < 0 || st.st_dev != dev->devno)
 			continue;
-		uint64_t *p = realloc(inodes, (n + 1) * sizeof(*p));
-		if (!p)
+		if (TP_RESERVE(inodes, cap, n + 1) < 0)
 			return -ENOMEM;
-		inodes = p;
 		inodes[n++] = st.st_ino;
 	}
 	*ret_inodes = TAKE_PTR(inodes);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "thinpack/thinpack.h"
+#include "basic/array.h"
 #include "basic/cleanup.h"
 #include "basic/macros.h"
 #include "clustermap.h"
@@ -47,7 +48,7 @@ struct engine {
 	struct tp_plan *plan;
 	struct tp_mover mover;
 	uint64_t *done;   /* victims whose every move succeeded */
-	size_t n_done;
+	size_t n_done, cap_done;
 };
 
 static double now(void)
@@ -199,10 +200,8 @@ static int phase_move(struct engine *e)
 	size_t n;
 	int r;
 
-	uint64_t *done = realloc(e->done, (e->n_done + MAX(total, 1)) * sizeof(*done));
-	if (!done)
+	if (TP_RESERVE(e->done, e->cap_done, e->n_done + total) < 0)
 		return -ENOMEM;
-	e->done = done;
 	unsigned round, committed = 0;
 	e->mover.may_defer = !e->o->dry_run;
 	while (!stopping(e) &&

@@ -9,6 +9,7 @@
 #include <linux/fiemap.h>
 #include <linux/fs.h>
 
+#include "basic/array.h"
 #include "basic/cleanup.h"
 #include "basic/macros.h"
 #include "kio.h"
@@ -23,14 +24,8 @@ void tp_fe_list_clear(struct tp_fe_list *l)
 
 static int push(struct tp_fe_list *l, const struct tp_fe *e)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		struct tp_fe *v = realloc(l->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
+	if (TP_RESERVE(l->v, l->cap, l->n + 1) < 0)
+		return -ENOMEM;
 	l->v[l->n++] = *e;
 	return 0;
 }

@@ -26,6 +26,7 @@
 #include <ext2fs/ext2_fs.h> /* inode flag values only */
 
 #include "thinpack/thinpack.h"
+#include "basic/array.h"
 #include "basic/cleanup.h"
 #include "basic/macros.h"
 #include "kio.h"
@@ -156,40 +157,29 @@ static int maps(const struct tp_mover *mv, int fd, uint64_t logical,
 
 static void pending_add(struct tp_mover *mv, uint64_t blk, uint64_t len)
 {
-	struct tp_extent_vec *v = &mv->pending;
+	struct tp_blocks_vec *v = &mv->pending;
 
 	if (blk == UINT64_MAX || len == 0)
 		return;
-	if (v->n == v->cap) {
-		size_t cap = v->cap ? v->cap * 2 : 64;
-		uint64_t *s = realloc(v->start, cap * sizeof(*s));
-		if (!s)
-			return;
-		v->start = s;
-		uint64_t *l = realloc(v->len, cap * sizeof(*l));
-		if (!l)
-			return;
-		v->len = l;
-		v->cap = cap;
-	}
-	v->start[v->n] = blk;
-	v->len[v->n++] = len;
+	/* a lost entry costs only a commit that might have been saved */
+	if (TP_RESERVE(v->v, v->cap, v->n + 1) < 0)
+		return;
+	v->v[v->n++] = (struct tp_blocks){ blk, len };
 }
 
 static bool pending_overlaps(const struct tp_mover *mv, uint64_t blk, uint64_t len)
 {
 	for (size_t i = 0; i < mv->pending.n; i++)
-		if (mv->pending.start[i] < blk + len &&
-		    blk < mv->pending.start[i] + mv->pending.len[i])
+		if (mv->pending.v[i].start < blk + len &&
+		    blk < mv->pending.v[i].start + mv->pending.v[i].len)
 			return true;
 	return false;
 }
 
 void tp_mover_done(struct tp_mover *mv)
 {
-	free(mv->pending.start);
-	free(mv->pending.len);
-	mv->pending = (struct tp_extent_vec){ 0 };
+	free(mv->pending.v);
+	mv->pending = (struct tp_blocks_vec){ 0 };
 }
 
 /* Whether blocks [blk, blk + len) are free.  Blocks of our own donors

@@ -21,8 +21,10 @@ struct tp_mover {
 	 * last journal commit: ext4 shows them used, and will not allocate
 	 * them, until it.  A target overlapping one needs a commit; any
 	 * other taken target is taken for good. */
-	struct tp_extent_vec {
-		uint64_t *start, *len;
+	struct tp_blocks_vec {
+		struct tp_blocks {
+			uint64_t start, len;
+		} *v;
 		size_t n, cap;
 	} pending;
 	uint64_t commits;       /* forced to see freed blocks */

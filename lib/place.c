@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "thinpack/thinpack.h"
+#include "basic/array.h"
 #include "basic/cleanup.h"
 #include "basic/macros.h"
 #include "kio.h"
@@ -131,14 +132,8 @@ out:
 
 static void mark_dirty(struct tp_placer *p, uint64_t blk)
 {
-	if (p->n_dirty == p->cap_dirty) {
-		size_t cap = p->cap_dirty ? p->cap_dirty * 2 : 64;
-		uint64_t *v = realloc(p->dirty, cap * sizeof(*v));
-		if (!v)
-			return; /* only a missed trim */
-		p->dirty = v;
-		p->cap_dirty = cap;
-	}
+	if (TP_RESERVE(p->dirty, p->cap_dirty, p->n_dirty + 1) < 0)
+		return; /* only a missed trim */
 	p->dirty[p->n_dirty++] = blk;
 }
 

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "thinpack/thinpack.h"
+#include "basic/array.h"
 #include "basic/cleanup.h"
 #include "basic/macros.h"
 #include "plan.h"
@@ -67,7 +68,7 @@ struct tp_plan {
 	/* the current victim */
 	struct tp_move *moves;
 	struct undo *undo;
-	size_t n_moves, cap_moves;
+	size_t n_moves, cap_moves, cap_undo;
 	struct piece *pieces;
 	size_t n_pieces, cap_pieces;
 
@@ -85,14 +86,8 @@ static int size_class(uint64_t len)
 
 static int vec_push(struct vec_u32 *v, uint32_t x)
 {
-	if (v->n == v->cap) {
-		size_t cap = v->cap ? v->cap * 2 : 64;
-		uint32_t *p = realloc(v->v, cap * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		v->v = p;
-		v->cap = cap;
-	}
+	if (TP_RESERVE(v->v, v->cap, v->n + 1) < 0)
+		return -ENOMEM;
 	v->v[v->n++] = x;
 	return 0;
 }
@@ -231,14 +226,8 @@ static void find_lender(const struct tp_plan *p, uint64_t b, bool *ok,
 
 static int add_hole(struct tp_plan *p, uint64_t a, uint64_t b, size_t *cap)
 {
-	if (p->n_holes == *cap) {
-		size_t c = *cap ? *cap * 2 : 1024;
-		struct phole *h = realloc(p->holes, c * sizeof(*h));
-		if (!h)
-			return -ENOMEM;
-		p->holes = h;
-		*cap = c;
-	}
+	if (TP_RESERVE(p->holes, *cap, p->n_holes + 1) < 0)
+		return -ENOMEM;
 	struct phole *h = &p->holes[p->n_holes++];
 	*h = (struct phole){ .start = a, .len = b - a, .class = -1 };
 	if (!p->o.need_lender) {
@@ -412,18 +401,9 @@ static int64_t find_largest(struct tp_plan *p, uint64_t want, bool left_only)
 
 static int push_move(struct tp_plan *p, const struct tp_move *m, uint32_t hole)
 {
-	if (p->n_moves == p->cap_moves) {
-		size_t cap = p->cap_moves ? p->cap_moves * 2 : 64;
-		struct tp_move *mv = realloc(p->moves, cap * sizeof(*mv));
-		if (!mv)
-			return -ENOMEM;
-		p->moves = mv;
-		struct undo *u = realloc(p->undo, cap * sizeof(*u));
-		if (!u)
-			return -ENOMEM;
-		p->undo = u;
-		p->cap_moves = cap;
-	}
+	if (TP_RESERVE(p->moves, p->cap_moves, p->n_moves + 1) < 0 ||
+	    TP_RESERVE(p->undo, p->cap_undo, p->n_moves + 1) < 0)
+		return -ENOMEM;
 	p->undo[p->n_moves] = (struct undo){ hole, p->holes[hole] };
 	p->moves[p->n_moves++] = *m;
 	return 0;
@@ -530,14 +510,8 @@ static int cmp_piece_len(const void *a, const void *b)
 
 static int push_piece(struct tp_plan *p, const struct piece *pc)
 {
-	if (p->n_pieces == p->cap_pieces) {
-		size_t cap = p->cap_pieces ? p->cap_pieces * 2 : 64;
-		struct piece *v = realloc(p->pieces, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		p->pieces = v;
-		p->cap_pieces = cap;
-	}
+	if (TP_RESERVE(p->pieces, p->cap_pieces, p->n_pieces + 1) < 0)
+		return -ENOMEM;
 	p->pieces[p->n_pieces++] = *pc;
 	return 0;
 }
@@ -611,58 +585,64 @@ static int victim_pieces(struct tp_plan *p, uint64_t victim)
 	return total == c.used ? 0 : -ENODATA;
 }
 
+/* Assign the pieces in p->pieces for victim v.  1: planned; 0: no room
+ * (counted); < 0: error. */
+static int plan_victim(struct tp_plan *p, uint64_t v)
+{
+	int r = assign_pieces(p, v, 0);
+
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		p->unplaced++;
+		return 0;
+	}
+	return 1;
+}
+
 int tp_plan_next(struct tp_plan *p, uint64_t *ret_victim,
 		 const struct tp_move **ret_moves, size_t *ret_n,
 		 unsigned *ret_round)
 {
-	*ret_round = 0;
-	while (p->next < p->n_victims) {
-		uint64_t v = p->victims[p->next++];
-		int r;
+	uint64_t v = 0;
+	unsigned round = 0;
+	int r = 0;
 
-		p->n_moves = 0;
+	p->n_moves = 0;
+	while (r == 0 && p->next < p->n_victims) {
+		v = p->victims[p->next++];
 		r = victim_pieces(p, v);
-		if (r == -ENOMEM)
-			return r;
-		if (r == 0)
-			r = assign_pieces(p, v, 0);
-		if (r == -ENOMEM)
-			return r;
-		if (r < 0) {
-			p->unplaced++;
+		if (r == -ENODATA) {
+			p->unplaced++; /* the reverse map does not cover it */
+			r = 0;
 			continue;
 		}
-		*ret_victim = v;
-		*ret_moves = p->moves;
-		*ret_n = p->n_moves;
-		return 1;
+		if (r < 0)
+			return r;
+		r = plan_victim(p, v);
 	}
-	while (p->next_deferred < p->n_deferred) {
+	while (r == 0 && p->next_deferred < p->n_deferred) {
 		const struct deferred *d = &p->deferred[p->next_deferred++];
-		int r;
 
-		p->n_moves = 0;
+		v = d->victim;
+		round = d->round;
 		p->n_pieces = 0;
 		for (size_t i = 0; i < d->n; i++) {
 			r = push_piece(p, &p->dpieces[d->first + i]);
 			if (r < 0)
 				return r;
 		}
-		r = assign_pieces(p, d->victim, 0);
-		if (r == -ENOMEM)
-			return r;
-		if (r < 0) {
-			p->unplaced++;
-			continue;
-		}
-		*ret_victim = d->victim;
-		*ret_moves = p->moves;
-		*ret_n = p->n_moves;
-		*ret_round = d->round;
-		return 1;
+		r = plan_victim(p, v);
 	}
-	p->n_moves = 0;
-	return 0;
+	if (r <= 0) {
+		p->n_moves = 0;
+		return r;
+	}
+	*ret_victim = v;
+	*ret_moves = p->moves;
+	*ret_n = p->n_moves;
+	*ret_round = round;
+	return 1;
 }
 
 /* The data still to move: the moves from done on, merged back into pieces
@@ -696,22 +676,9 @@ int tp_plan_defer(struct tp_plan *p, size_t done, unsigned round)
 	r = remaining_pieces(p, done);
 	if (r < 0)
 		return r;
-	if (p->n_deferred == p->cap_deferred) {
-		size_t cap = p->cap_deferred ? p->cap_deferred * 2 : 16;
-		struct deferred *v = realloc(p->deferred, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		p->deferred = v;
-		p->cap_deferred = cap;
-	}
-	if (p->n_dpieces + p->n_pieces > p->cap_dpieces) {
-		size_t cap = MAX(p->cap_dpieces * 2, p->n_dpieces + p->n_pieces);
-		struct piece *v = realloc(p->dpieces, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		p->dpieces = v;
-		p->cap_dpieces = cap;
-	}
+	if (TP_RESERVE(p->deferred, p->cap_deferred, p->n_deferred + 1) < 0 ||
+	    TP_RESERVE(p->dpieces, p->cap_dpieces, p->n_dpieces + p->n_pieces) < 0)
+		return -ENOMEM;
 	memcpy(p->dpieces + p->n_dpieces, p->pieces, p->n_pieces * sizeof(*p->pieces));
 	p->deferred[p->n_deferred++] = (struct deferred){
 		.victim = p->moves[done].victim,

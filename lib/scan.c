@@ -18,6 +18,7 @@
 #include <ext2fs/ext2_fs.h> /* inode flag values only; no libext2fs calls */
 
 #include "thinpack/thinpack.h"
+#include "basic/array.h"
 #include "basic/cleanup.h"
 #include "basic/macros.h"
 #include "clustermap.h"
@@ -79,21 +80,6 @@ static bool near_partial(const struct tp_clustermap *m, uint64_t blk, uint64_t l
 	return false;
 }
 
-#define GROW(arr, n, cap, init)                                                \
-	({                                                                     \
-		int _r = 0;                                                    \
-		if ((n) == (cap)) {                                            \
-			size_t _c = (cap) ? (cap) * 2 : (init);                \
-			void *_p = realloc((arr), _c * sizeof(*(arr)));        \
-			if (_p) {                                              \
-				(arr) = _p;                                    \
-				(cap) = _c;                                    \
-			} else                                                 \
-				_r = -ENOMEM;                                  \
-		}                                                              \
-		_r;                                                            \
-	})
-
 static int record_extent(struct scan *s, uint64_t logical, uint64_t physical,
 			 uint64_t len, bool unwritten)
 {
@@ -102,7 +88,7 @@ static int record_extent(struct scan *s, uint64_t logical, uint64_t physical,
 	if (!s->opts->reverse_map || !near_partial(m, physical, len))
 		return 0;
 	if (s->file == SIZE_MAX) {
-		if (GROW(m->files, m->n_files, m->cap_files, 256) < 0)
+		if (TP_RESERVE(m->files, m->cap_files, m->n_files + 1) < 0)
 			return -ENOMEM;
 		const struct tp_inode *in = s->inode;
 		m->files[m->n_files] = (struct tp_rfile){
@@ -115,7 +101,7 @@ static int record_extent(struct scan *s, uint64_t logical, uint64_t physical,
 	/* extents are at most 32768 blocks, but split to be sure */
 	while (len > 0) {
 		uint32_t n = (uint32_t)MIN(len, UINT32_C(1) << 30);
-		if (GROW(m->exts, m->n_exts, m->cap_exts, 1024) < 0)
+		if (TP_RESERVE(m->exts, m->cap_exts, m->n_exts + 1) < 0)
 			return -ENOMEM;
 		m->exts[m->n_exts++] = (struct tp_rext){
 			.physical = physical, .logical = logical, .len = n,
@@ -207,14 +193,8 @@ static bool classify(const struct scan *s, const struct tp_inode *in,
 
 static int remember_xattr_block(struct scan *s, uint64_t blk)
 {
-	if (s->n_xattr == s->cap_xattr) {
-		size_t cap = s->cap_xattr ? s->cap_xattr * 2 : 256;
-		uint64_t *p = realloc(s->xattr_blocks, cap * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		s->xattr_blocks = p;
-		s->cap_xattr = cap;
-	}
+	if (TP_RESERVE(s->xattr_blocks, s->cap_xattr, s->n_xattr + 1) < 0)
+		return -ENOMEM;
 	s->xattr_blocks[s->n_xattr++] = blk;
 	return 0;
 }
@@ -289,7 +269,7 @@ static int add_gap(struct tp_clustermap *m, uint64_t a, uint64_t b)
 			if (last && last->start + last->len == a)
 				last->len += end - a; /* across partial clusters */
 			else {
-				if (GROW(m->holes, m->n_holes, m->cap_holes, 1024) < 0)
+				if (TP_RESERVE(m->holes, m->cap_holes, m->n_holes + 1) < 0)
 					return -ENOMEM;
 				m->holes[m->n_holes++] = (struct tp_hole){ a, end - a };
 			}

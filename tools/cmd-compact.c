@@ -11,8 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
-
 #include "thinpack.h"
 #include "basic/cleanup.h"
 
@@ -83,20 +81,17 @@ static void on_move(const struct tp_move_report *m, void *userdata)
 		return;
 	}
 	json_object *j = json_object_new_object();
-	json_object_object_add(j, "cluster", json_object_new_uint64(m->victim));
-	json_object_object_add(j, "inode", json_object_new_uint64(m->ino));
-	json_object_object_add(j, "generation", json_object_new_uint64(m->generation));
-	json_object_object_add(j, "logical", json_object_new_uint64(m->logical));
-	json_object_object_add(j, "blocks", json_object_new_uint64(m->len));
-	json_object_object_add(j, "source", json_object_new_uint64(m->source));
-	json_object_object_add(j, "target", json_object_new_uint64(m->target));
+	json_add_u64(j, "cluster", m->victim);
+	json_add_u64(j, "inode", m->ino);
+	json_add_u64(j, "generation", m->generation);
+	json_add_u64(j, "logical", m->logical);
+	json_add_u64(j, "blocks", m->len);
+	json_add_u64(j, "source", m->source);
+	json_add_u64(j, "target", m->target);
 	if (m->has_lender) {
-		json_object_object_add(j, "lender_inode",
-				       json_object_new_uint64(m->lender_ino));
-		json_object_object_add(j, "lender_logical",
-				       json_object_new_uint64(m->lender_logical));
-		json_object_object_add(j, "merge",
-				       json_object_new_string(m->right ? "right" : "left"));
+		json_add_u64(j, "lender_inode", m->lender_ino);
+		json_add_u64(j, "lender_logical", m->lender_logical);
+		json_add_str(j, "merge", m->right ? "right" : "left");
 	}
 	json_object_array_add(run->moves, j);
 }
@@ -253,45 +248,36 @@ static json_object *summary_json(const struct target *t,
 	json_object *j = json_object_new_object(), *p, *sk, *ph;
 	static const char *const phase_names[] = { "scan", "plan", "move", "trim" };
 
-	json_object_object_add(j, "path", json_object_new_string(t->path));
-	json_object_object_add(j, "device", json_object_new_string(t->dev->device));
-	json_object_object_add(j, "dry_run", json_object_new_boolean(o->dry_run));
-	json_object_object_add(j, "granularity", json_object_new_uint64(t->geo.granularity));
-	json_object_object_add(j, "block_size", json_object_new_uint64(t->geo.block_size));
-	json_object_object_add(j, "placement_mode",
-			       json_object_new_string(tp_placement_to_string(o->placement)));
-	json_object_object_add(j, "victims", json_object_new_uint64(res->victims));
-	json_object_object_add(j, "victim_bytes", json_object_new_uint64(res->victim_bytes));
-	json_object_object_add(j, "moved_bytes", json_object_new_uint64(res->moved_bytes));
-	json_object_object_add(j, "moves", json_object_new_uint64(res->moves));
-	json_object_object_add(j, "clusters_emptied",
-			       json_object_new_uint64(res->clusters_emptied));
-	json_object_object_add(j, "victims_failed",
-			       json_object_new_uint64(res->victims_failed));
-	json_object_object_add(j, "victims_unplaced",
-			       json_object_new_uint64(res->victims_unplaced));
-	json_object_object_add(j, "victims_refilled",
-			       json_object_new_uint64(res->victims_refilled));
-	json_object_object_add(j, "trimmed_bytes", json_object_new_uint64(res->trimmed_bytes));
-	json_object_object_add(j, "trimmed_clusters",
-			       json_object_new_uint64(res->trimmed_clusters));
-	json_object_object_add(j, "discarded_bytes",
-			       json_object_new_uint64(res->discarded_bytes));
-	json_object_object_add(j, "retrimmed_clusters",
-			       json_object_new_uint64(res->retrimmed_clusters));
+	json_add_str(j, "path", t->path);
+	json_add_str(j, "device", t->dev->device);
+	json_add_bool(j, "dry_run", o->dry_run);
+	json_add_u64(j, "granularity", t->geo.granularity);
+	json_add_u64(j, "block_size", t->geo.block_size);
+	json_add_str(j, "placement_mode", tp_placement_to_string(o->placement));
+	json_add_u64(j, "victims", res->victims);
+	json_add_u64(j, "victim_bytes", res->victim_bytes);
+	json_add_u64(j, "moved_bytes", res->moved_bytes);
+	json_add_u64(j, "moves", res->moves);
+	json_add_u64(j, "clusters_emptied", res->clusters_emptied);
+	json_add_u64(j, "victims_failed", res->victims_failed);
+	json_add_u64(j, "victims_unplaced", res->victims_unplaced);
+	json_add_u64(j, "victims_refilled", res->victims_refilled);
+	json_add_u64(j, "trimmed_bytes", res->trimmed_bytes);
+	json_add_u64(j, "trimmed_clusters", res->trimmed_clusters);
+	json_add_u64(j, "discarded_bytes", res->discarded_bytes);
+	json_add_u64(j, "retrimmed_clusters", res->retrimmed_clusters);
 	p = json_object_new_object();
-	json_object_object_add(p, "attempts", json_object_new_uint64(res->placement.attempts));
-	json_object_object_add(p, "exact", json_object_new_uint64(res->placement.exact));
-	json_object_object_add(p, "missed", json_object_new_uint64(res->placement.missed));
-	json_object_object_add(p, "unreturned",
-			       json_object_new_uint64(res->placement.unreturned));
+	json_add_u64(p, "attempts", res->placement.attempts);
+	json_add_u64(p, "exact", res->placement.exact);
+	json_add_u64(p, "missed", res->placement.missed);
+	json_add_u64(p, "unreturned", res->placement.unreturned);
 	json_object_object_add(j, "placement", p);
 	sk = json_object_new_object();
 	for (unsigned i = 0; i < _TP_SKIP_MAX; i++)
 		json_object_object_add(sk, tp_skip_reason_to_string(i),
 				       json_object_new_uint64(res->skipped[i]));
 	json_object_object_add(j, "skipped", sk);
-	json_object_object_add(j, "stopped", json_object_new_boolean(res->stopped));
+	json_add_bool(j, "stopped", res->stopped);
 	json_object_object_add(j, "passes", json_object_new_int((int)res->passes));
 	json_object_object_add(j, "elapsed_s", json_object_new_double(res->elapsed_s));
 	ph = json_object_new_object();
@@ -441,15 +427,12 @@ int cmd_compact(int argc, char **argv)
 		exit_code |= TP_EXIT_NOTHING;
 
 	if (o.json) {
-		json_object *root = json_object_new_object(), *arr = json_object_new_array();
+		json_object *arr = json_object_new_array();
 		json_object *fs = summary_json(&t, &o, &res);
 		if (run.moves)
 			json_object_object_add(fs, "plan", run.moves);
 		json_object_array_add(arr, fs);
-		json_object_object_add(root, "filesystems", arr);
-		puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
-								  JSON_C_TO_STRING_NOSLASHESCAPE));
-		json_object_put(root);
+		json_print_filesystems(arr);
 	} else
 		print_summary(&t, &o, &res);
 	target_clear(&t);
@@ -517,16 +500,13 @@ int cmd_trim(int argc, char **argv)
 		return r;
 	}
 	if (json) {
-		json_object *root = json_object_new_object(), *arr = json_object_new_array();
+		json_object *arr = json_object_new_array();
 		json_object *fs = json_object_new_object();
-		json_object_object_add(fs, "path", json_object_new_string(t.path));
-		json_object_object_add(fs, "trimmed_clusters", json_object_new_uint64(clusters));
-		json_object_object_add(fs, "trimmed_bytes", json_object_new_uint64(bytes));
+		json_add_str(fs, "path", t.path);
+		json_add_u64(fs, "trimmed_clusters", clusters);
+		json_add_u64(fs, "trimmed_bytes", bytes);
 		json_object_array_add(arr, fs);
-		json_object_object_add(root, "filesystems", arr);
-		puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
-								  JSON_C_TO_STRING_NOSLASHESCAPE));
-		json_object_put(root);
+		json_print_filesystems(arr);
 	} else
 		printf("%s: %" PRIu64 " empty clusters (%s) trimmed, %s discarded\n",
 		       t.path, clusters,

@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
-
 #include "thinpack.h"
 #include "basic/cleanup.h"
 
@@ -153,111 +151,99 @@ static void print_text(const struct fs_report *rep)
 
 /* ---- JSON ---------------------------------------------------------------- */
 
-static void add_u64(json_object *o, const char *key, uint64_t v)
-{
-	json_object_object_add(o, key, json_object_new_uint64(v));
-}
-
-static void add_str(json_object *o, const char *key, const char *v)
-{
-	json_object_object_add(o, key, v ? json_object_new_string(v) : NULL);
-}
-
 static json_object *to_json(const struct fs_report *rep, const struct report_options *o)
 {
 	const struct tp_device *dev = rep->t.dev;
 	json_object *j = json_object_new_object();
 
-	add_str(j, "path", rep->t.path);
+	json_add_str(j, "path", rep->t.path);
 	if (dev) {
-		add_str(j, "device", dev->device);
-		add_str(j, "fstype", dev->fstype);
-		add_str(j, "kind", tp_target_kind_to_string(dev->kind));
-		json_object_object_add(j, "mounted",
-				       json_object_new_boolean(dev->kind == TP_TARGET_MOUNTED));
-		add_str(j, "mountpoint", dev->mountpoint);
+		json_add_str(j, "device", dev->device);
+		json_add_str(j, "fstype", dev->fstype);
+		json_add_str(j, "kind", tp_target_kind_to_string(dev->kind));
+		json_add_bool(j, "mounted", dev->kind == TP_TARGET_MOUNTED);
+		json_add_str(j, "mountpoint", dev->mountpoint);
 	}
 	if (rep->t.error) {
-		add_str(j, "error", rep->t.error);
+		json_add_str(j, "error", rep->t.error);
 		json_object_object_add(j, "exit_code", json_object_new_int(rep->t.exit));
 		return j;
 	}
 
 	const struct tp_summary *s = rep->sum;
 	const struct tp_geometry *g = &rep->t.geo;
-	json_object_object_add(j, "read_only", json_object_new_boolean(dev->read_only));
-	add_str(j, "uuid", rep->t.info.uuid);
-	add_str(j, "label", rep->t.info.label);
-	add_u64(j, "block_size", g->block_size);
-	add_u64(j, "blocks", g->blocks_count);
-	add_u64(j, "granularity", g->granularity);
-	add_str(j, "granularity_source",
+	json_add_bool(j, "read_only", dev->read_only);
+	json_add_str(j, "uuid", rep->t.info.uuid);
+	json_add_str(j, "label", rep->t.info.label);
+	json_add_u64(j, "block_size", g->block_size);
+	json_add_u64(j, "blocks", g->blocks_count);
+	json_add_u64(j, "granularity", g->granularity);
+	json_add_str(j, "granularity_source",
 		tp_granularity_source_to_string(dev->granularity_source));
-	add_u64(j, "alignment_offset", g->offset);
-	json_object_object_add(j, "discard", json_object_new_boolean(dev->discard));
-	add_u64(j, "discard_max_bytes", dev->discard_max_bytes);
-	json_object_object_add(j, "partition", json_object_new_boolean(dev->partition));
-	json_object_object_add(j, "loop", json_object_new_boolean(dev->loop));
+	json_add_u64(j, "alignment_offset", g->offset);
+	json_add_bool(j, "discard", dev->discard);
+	json_add_u64(j, "discard_max_bytes", dev->discard_max_bytes);
+	json_add_bool(j, "partition", dev->partition);
+	json_add_bool(j, "loop", dev->loop);
 
 	json_object *topo = json_object_new_object();
-	add_u64(topo, "minimum_io_size", dev->minimum_io_size);
-	add_u64(topo, "optimal_io_size", dev->optimal_io_size);
-	add_u64(topo, "physical_sector_size", dev->physical_sector_size);
-	add_u64(topo, "logical_sector_size", dev->logical_sector_size);
+	json_add_u64(topo, "minimum_io_size", dev->minimum_io_size);
+	json_add_u64(topo, "optimal_io_size", dev->optimal_io_size);
+	json_add_u64(topo, "physical_sector_size", dev->physical_sector_size);
+	json_add_u64(topo, "logical_sector_size", dev->logical_sector_size);
 	json_object_object_add(j, "topology", topo);
 
 	json_object *cl = json_object_new_object();
-	add_u64(cl, "total", s->total);
-	add_u64(cl, "full", s->full);
-	add_u64(cl, "partial", s->partial);
-	add_u64(cl, "empty", s->empty);
-	add_u64(cl, "pinned", s->pinned);
-	add_u64(cl, "eligible", s->eligible);
-	add_u64(cl, "edge", s->edge);
-	add_u64(cl, "blocks_per_cluster", g->cluster_blocks);
-	add_u64(cl, "first_block", g->first_block);
+	json_add_u64(cl, "total", s->total);
+	json_add_u64(cl, "full", s->full);
+	json_add_u64(cl, "partial", s->partial);
+	json_add_u64(cl, "empty", s->empty);
+	json_add_u64(cl, "pinned", s->pinned);
+	json_add_u64(cl, "eligible", s->eligible);
+	json_add_u64(cl, "edge", s->edge);
+	json_add_u64(cl, "blocks_per_cluster", g->cluster_blocks);
+	json_add_u64(cl, "first_block", g->first_block);
 	json_object_object_add(j, "clusters", cl);
 
 	json_object *pr = json_object_new_object();
 	for (unsigned r = 0; r < _TP_PIN_MAX; r++)
-		add_u64(pr, tp_pin_reason_to_string(r), s->pinned_by_reason[r]);
+		json_add_u64(pr, tp_pin_reason_to_string(r), s->pinned_by_reason[r]);
 	json_object_object_add(j, "pinned_reasons", pr);
 
 	json_object *bl = json_object_new_object();
-	add_u64(bl, "used", s->used_blocks);
-	add_u64(bl, "movable", s->movable_blocks);
-	add_u64(bl, "holes", s->hole_blocks);
+	json_add_u64(bl, "used", s->used_blocks);
+	json_add_u64(bl, "movable", s->movable_blocks);
+	json_add_u64(bl, "holes", s->hole_blocks);
 	json_object_object_add(j, "blocks_in_clusters", bl);
 
 	json_object *rc = json_object_new_object();
-	add_u64(rc, "empty_bytes", s->empty_bytes);
-	add_u64(rc, "compaction_bytes", rep->blocker ? 0 : s->compaction_bytes);
-	add_u64(rc, "compaction_io_bytes", rep->blocker ? 0 : s->compaction_io_bytes);
-	add_u64(rc, "compaction_clusters", rep->blocker ? 0 : s->bound);
-	add_u64(rc, "bound_clusters", s->bound);
-	add_u64(rc, "min_io_bytes", s->compaction_io_bytes);
+	json_add_u64(rc, "empty_bytes", s->empty_bytes);
+	json_add_u64(rc, "compaction_bytes", rep->blocker ? 0 : s->compaction_bytes);
+	json_add_u64(rc, "compaction_io_bytes", rep->blocker ? 0 : s->compaction_io_bytes);
+	json_add_u64(rc, "compaction_clusters", rep->blocker ? 0 : s->bound);
+	json_add_u64(rc, "bound_clusters", s->bound);
+	json_add_u64(rc, "min_io_bytes", s->compaction_io_bytes);
 	json_object *curve = json_object_new_array();
 	for (size_t i = 0; !rep->blocker && i < s->n_curve; i++) {
 		json_object *p = json_object_new_object();
-		add_u64(p, "io_bytes", s->curve[i].io_bytes);
-		add_u64(p, "reclaim_bytes", s->curve[i].reclaim_bytes);
-		add_u64(p, "clusters", s->curve[i].clusters);
+		json_add_u64(p, "io_bytes", s->curve[i].io_bytes);
+		json_add_u64(p, "reclaim_bytes", s->curve[i].reclaim_bytes);
+		json_add_u64(p, "clusters", s->curve[i].clusters);
 		json_object_array_add(curve, p);
 	}
 	json_object_object_add(rc, "curve", curve);
 	json_object_object_add(j, "reclaim", rc);
-	json_object_object_add(j, "compaction_possible",
-			       json_object_new_boolean(!rep->blocker));
-	add_str(j, "compaction_blocker", rep->blocker);
+	json_add_bool(j, "compaction_possible", !rep->blocker);
+	json_add_str(j, "compaction_blocker", rep->blocker);
 
 	json_object *sc = json_object_new_object();
-	add_u64(sc, "min_age", o->min_age);
-	add_u64(sc, "inodes", rep->stats.inodes);
-	add_u64(sc, "regular_files", rep->stats.regular_files);
-	add_u64(sc, "movable_files", rep->stats.movable_files);
-	add_u64(sc, "unreadable_inodes", rep->stats.unreadable_inodes);
-	add_u64(sc, "overcounted_blocks", rep->stats.overcounted_blocks);
-	add_u64(sc, "owned_free_ranges", rep->stats.owned_free_ranges);
+	json_add_u64(sc, "min_age", o->min_age);
+	json_add_u64(sc, "inodes", rep->stats.inodes);
+	json_add_u64(sc, "regular_files", rep->stats.regular_files);
+	json_add_u64(sc, "movable_files", rep->stats.movable_files);
+	json_add_u64(sc, "unreadable_inodes", rep->stats.unreadable_inodes);
+	json_add_u64(sc, "overcounted_blocks", rep->stats.overcounted_blocks);
+	json_add_u64(sc, "owned_free_ranges", rep->stats.owned_free_ranges);
 	json_object_object_add(sc, "elapsed_s", json_object_new_double(rep->elapsed));
 	json_object_object_add(j, "scan", sc);
 
@@ -366,14 +352,10 @@ int cmd_report(int argc, char **argv)
 	}
 
 	if (o.json) {
-		json_object *root = json_object_new_object();
 		json_object *arr = json_object_new_array();
 		for (size_t i = 0; i < n; i++)
 			json_object_array_add(arr, to_json(&reps[i], &o));
-		json_object_object_add(root, "filesystems", arr);
-		puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
-								  JSON_C_TO_STRING_NOSLASHESCAPE));
-		json_object_put(root);
+		json_print_filesystems(arr);
 	}
 
 	if (o.map_path) {

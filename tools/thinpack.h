@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include <json-c/json.h>
+
 #include "thinpack/thinpack.h"
 #include "basic/macros.h"
 
@@ -50,6 +52,12 @@ void target_warn(struct target *t, const char *fmt, ...) _printf_(2, 3);
 int target_scan_error(struct target *t, int r);
 int target_swapfiles(struct target *t, uint64_t **ret, size_t *ret_n);
 double now_monotonic(void);
+
+/* JSON (json.c): {"filesystems": [...]} on stdout, and the fields. */
+void json_add_u64(json_object *o, const char *key, uint64_t v);
+void json_add_str(json_object *o, const char *key, const char *v);
+void json_add_bool(json_object *o, const char *key, bool v);
+void json_print_filesystems(json_object *filesystems);
 
 /* Durations and sizes of options, with the message on error. */
 int parse_size_option(const char *opt, const char *arg, uint64_t *ret);

@@ -243,6 +243,19 @@ tp_fsck() {
 	fi
 }
 
+# tp_expect_exit CODE PATTERN -- ARGS...: thinpack ARGS exits CODE and its
+# stderr matches the extended regular expression PATTERN.
+tp_expect_exit() {
+	local code=$1 pattern=$2 rc=0 err
+	shift 3
+	err=$("$THINPACK" "$@" 2>&1 >/dev/null) || rc=$?
+	if [ "$rc" -ne "$code" ]; then
+		tp_fail "thinpack $*: exit $rc, want $code ($err)"
+	elif ! grep -Eq -- "$pattern" <<<"$err"; then
+		tp_fail "thinpack $*: message '$err' does not match /$pattern/"
+	fi
+}
+
 # tp_expect_eq WHAT GOT WANT
 tp_expect_eq() {
 	if [ "$2" != "$3" ]; then

@@ -8,17 +8,6 @@ tp_require_root
 tp_workdir
 chmod 755 "$TP_WORK"
 
-# expect CODE PATTERN -- thinpack ARGS...
-expect() {
-	local code=$1 pattern=$2 rc=0 err
-	shift 3
-	err=$("$THINPACK" "$@" 2>&1 >/dev/null) || rc=$?
-	if [ "$rc" -ne "$code" ]; then
-		tp_fail "thinpack $*: exit $rc, want $code ($err)"
-	elif ! grep -Eq -- "$pattern" <<<"$err"; then
-		tp_fail "thinpack $*: message '$err' does not match /$pattern/"
-	fi
-}
 
 tp_thin_pool 1G
 tp_thin_fs opt 128M -- -b 4096
@@ -30,11 +19,11 @@ tp_age "$m" --seed 61 --dirs 8
 for a in "--max-usage 101" "--slack 100" "--placement frob" "--max-io abc" \
 	"--min-age 1x" "--granularity 3000"; do
 	# shellcheck disable=SC2086
-	expect 8 "expected" -- compact $a "$m"
+	tp_expect_exit 8 "expected" -- compact $a "$m"
 done
-expect 8 "expected one PATH" -- compact
-expect 8 "expected one PATH" -- compact "$m" "$m"
-expect 8 "no such file" -- compact "$TP_WORK/nonexistent"
+tp_expect_exit 8 "expected one PATH" -- compact
+tp_expect_exit 8 "expected one PATH" -- compact "$m" "$m"
+tp_expect_exit 8 "no such file" -- compact "$TP_WORK/nonexistent"
 
 # A dry run changes nothing; its plan moves each victim's data, all of
 # it, into free blocks of clusters that are neither empty nor victims.
@@ -107,14 +96,14 @@ tp_expect_eq "clusters thinpack trim trimmed" "$got" "$empty"
 # Refusals: 1 (nothing possible) or 8 (not for this command), nothing done.
 tp_umount "$m"
 tp_mount "$dev" "$m" -o ro
-expect 1 "mounted read-only" -- compact --min-age 0 --granularity 1M "$m"
+tp_expect_exit 1 "mounted read-only" -- compact --min-age 0 --granularity 1M "$m"
 tp_umount "$m"
-expect 8 "not mounted" -- compact --min-age 0 --granularity 1M "$dev"
-expect 8 "not mounted" -- compact --min-age 0 --granularity 1M "$TP_IMG"
+tp_expect_exit 8 "not mounted" -- compact --min-age 0 --granularity 1M "$dev"
+tp_expect_exit 8 "not mounted" -- compact --min-age 0 --granularity 1M "$TP_IMG"
 tp_loop_nodiscard "$dev"
 tp_mount "$dev" "$m"
-expect 1 "does not support discard" -- compact --min-age 0 --granularity 1M "$m"
-expect 1 "does not support discard" -- trim --granularity 1M "$m"
+tp_expect_exit 1 "does not support discard" -- compact --min-age 0 --granularity 1M "$m"
+tp_expect_exit 1 "does not support discard" -- trim --granularity 1M "$m"
 tp_thin_fs big 128M -- -O bigalloc -C 65536
-expect 1 "compaction is impossible: bigalloc" -- compact --min-age 0 --granularity 1M "$TP_MNT"
+tp_expect_exit 1 "compaction is impossible: bigalloc" -- compact --min-age 0 --granularity 1M "$TP_MNT"
 tp_done

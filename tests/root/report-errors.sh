@@ -6,17 +6,6 @@ tp_require_root
 tp_workdir
 chmod 755 "$TP_WORK"
 
-# expect CODE PATTERN -- thinpack ARGS...: exit CODE, stderr matches PATTERN.
-expect() {
-	local code=$1 pattern=$2 rc=0 err
-	shift 3
-	err=$("$THINPACK" "$@" 2>&1 >/dev/null) || rc=$?
-	if [ "$rc" -ne "$code" ]; then
-		tp_fail "thinpack $*: exit $rc, want $code ($err)"
-	elif ! grep -Eq -- "$pattern" <<<"$err"; then
-		tp_fail "thinpack $*: message '$err' does not match /$pattern/"
-	fi
-}
 
 # A good filesystem to compare against.
 tp_thin_pool 1G
@@ -25,38 +14,38 @@ head -c 300000 /dev/urandom >"$TP_MNT/a"
 sync
 
 # Usage errors: 8.
-expect 8 'no such file or directory' -- report "$TP_WORK/nonexistent"
-expect 8 'no PATH given' -- report
-expect 8 'unknown command' -- frobnicate
-expect 8 'unrecognized option|invalid option' -- report --frob "$TP_MNT"
+tp_expect_exit 8 'no such file or directory' -- report "$TP_WORK/nonexistent"
+tp_expect_exit 8 'no PATH given' -- report
+tp_expect_exit 8 'unknown command' -- frobnicate
+tp_expect_exit 8 'unrecognized option|invalid option' -- report --frob "$TP_MNT"
 for g in 3000 abc 0 1.5K 256 -1M 64KX; do
-	expect 8 "--granularity '$g': expected a power of two" -- report --granularity "$g" "$TP_MNT"
+	tp_expect_exit 8 "--granularity '$g': expected a power of two" -- report --granularity "$g" "$TP_MNT"
 done
-expect 8 'granularity 1024 is smaller than the filesystem.s block size \(4096\)' -- \
+tp_expect_exit 8 'granularity 1024 is smaller than the filesystem.s block size \(4096\)' -- \
 	report --granularity 1K "$TP_MNT"
 for a in abc 1x -5 1.5; do
-	expect 8 "--min-age '$a': expected a duration" -- report --min-age "$a" "$TP_MNT"
+	tp_expect_exit 8 "--min-age '$a': expected a duration" -- report --min-age "$a" "$TP_MNT"
 done
-expect 8 "--curve '-1'" -- report --curve -1 "$TP_MNT"
-expect 8 "--curve '100001'" -- report --curve 100001 "$TP_MNT"
+tp_expect_exit 8 "--curve '-1'" -- report --curve -1 "$TP_MNT"
+tp_expect_exit 8 "--curve '100001'" -- report --curve 100001 "$TP_MNT"
 
 # Not ext4: tmpfs, xfs (mounted, and as an image file), swap.
 tp_mount tmpfs "$TP_WORK/tmpfs" -t tmpfs -o size=8M
-expect 8 "not an ext4 filesystem \(.*tmpfs is tmpfs\)" -- report "$TP_WORK/tmpfs"
+tp_expect_exit 8 "not an ext4 filesystem \(.*tmpfs is tmpfs\)" -- report "$TP_WORK/tmpfs"
 truncate -s 320M "$TP_WORK/xfs.img"
 mkfs.xfs -q -f "$TP_WORK/xfs.img"
 xfs_sum=$(sha256sum <"$TP_WORK/xfs.img")
-expect 8 "not an ext4 filesystem \(.*xfs.img is xfs\)" -- report "$TP_WORK/xfs.img"
+tp_expect_exit 8 "not an ext4 filesystem \(.*xfs.img is xfs\)" -- report "$TP_WORK/xfs.img"
 tp_expect_eq "xfs image unchanged" "$(sha256sum <"$TP_WORK/xfs.img")" "$xfs_sum"
 tp_loop xdev "$TP_WORK/xfs.img"
 tp_mount "$xdev" "$TP_WORK/xfs"
-expect 8 "not an ext4 filesystem \(.*/xfs is xfs\)" -- report "$TP_WORK/xfs"
-expect 8 "not an ext4 filesystem \(.*/xfs is xfs\)" -- report "$xdev"
+tp_expect_exit 8 "not an ext4 filesystem \(.*/xfs is xfs\)" -- report "$TP_WORK/xfs"
+tp_expect_exit 8 "not an ext4 filesystem \(.*/xfs is xfs\)" -- report "$xdev"
 tp_umount "$TP_WORK/xfs"
 tp_loop_detach "$xdev"
 truncate -s 16M "$TP_WORK/swap.img"
 mkswap -q "$TP_WORK/swap.img" >/dev/null
-expect 8 "not an ext4 filesystem \(.*swap.img is swap\)" -- report "$TP_WORK/swap.img"
+tp_expect_exit 8 "not an ext4 filesystem \(.*swap.img is swap\)" -- report "$TP_WORK/swap.img"
 
 # Several paths: each is reported or refused, the exit codes are OR-ed, and
 # the JSON has an entry for each.
@@ -73,7 +62,7 @@ assert "no such file" in fss[1]["error"] and fss[1]["exit_code"] == 8, fss[1]
 PY
 
 # A failed report writes no map.
-expect 8 'no such file' -- report --map "$TP_WORK/m.svg" "$TP_WORK/nonexistent"
+tp_expect_exit 8 'no such file' -- report --map "$TP_WORK/m.svg" "$TP_WORK/nonexistent"
 [ ! -e "$TP_WORK/m.svg" ] || tp_fail "a failed report wrote a map"
 
 # Not root: the device cannot be read: 4, and the message says why.

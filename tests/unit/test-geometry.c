@@ -15,40 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "unit.h"
 
 #include "thinpack/thinpack.h"
 
-#define KiB UINT64_C(1024)
-#define MiB (KiB * 1024)
-#define GiB (MiB * 1024)
 
 
-/* Compare two integers, saying which geometry and which field. */
-#define CHECK_U64(ctx, what, got, want)                                   \
-	do {                                                              \
-		uint64_t _g = (got), _w = (want);                         \
-		if (_g != _w)                                             \
-			fail_msg("%s: %s = %" PRIu64 ", expected %" PRIu64, \
-				 (ctx), (what), _g, _w);                  \
-	} while (0)
 
-static uint64_t rng_state;
-
-static uint64_t rng(void)
-{
-	/* splitmix64 */
-	uint64_t z = (rng_state += UINT64_C(0x9e3779b97f4a7c15));
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
-static uint64_t rng_below(uint64_t n)
-{
-	return n ? rng() % n : 0;
-}
 
 static uint64_t seed(void)
 {

@@ -12,20 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "unit.h"
 
 #include "thinpack/thinpack.h"
 
 #define ELEMENTS(x) (sizeof(x) / sizeof((x)[0]))
 #define SENTINEL UINT64_C(0xdeadbeefcafef00d)
 
-#define KiB UINT64_C(1024)
-#define MiB (KiB * 1024)
-#define GiB (MiB * 1024)
-#define TiB (GiB * 1024)
-#define PiB (TiB * 1024)
-#define EiB (PiB * 1024)
 
 struct good {
 	const char *s;
