@@ -49,6 +49,9 @@ struct engine {
 	struct tp_mover mover;
 	uint64_t *done;   /* victims whose every move succeeded */
 	size_t n_done, cap_done;
+	size_t cap_failed;
+	uint64_t *skip;   /* o->skip_clusters, as cluster indexes */
+	size_t n_skip;
 };
 
 static double now(void)
@@ -105,6 +108,8 @@ static int phase_plan(struct engine *e)
 		.slack = e->o->slack,
 		.max_io = budget_left(e),
 		.need_lender = e->o->placement == TP_PLACEMENT_BORROW,
+		.skip = e->skip,
+		.n_skip = e->n_skip,
 	};
 	int r = tp_plan_new(e->map, &po, &e->plan);
 
@@ -206,6 +211,13 @@ static int phase_move(struct engine *e)
 	e->mover.may_defer = !e->o->dry_run;
 	while (!stopping(e) &&
 	       (r = tp_plan_next(e->plan, &victim, &moves, &n, &round)) > 0) {
+		if (e->o->pace && !e->o->dry_run &&
+		    e->o->pace(e->mover.moved_blocks * e->geo->block_size,
+			       e->o->userdata) < 0) {
+			tp_plan_abandon(e->plan, 0);
+			e->res->stopped = true;
+			break;
+		}
 		if (round > committed) {
 			/* The victims put off: one commit frees their holes. */
 			if (syncfs(e->mount_fd) < 0)
@@ -220,6 +232,10 @@ static int phase_move(struct engine *e)
 			break;
 		case FAILED:
 			e->res->victims_failed++;
+			if (TP_RESERVE(e->res->failed_clusters, e->cap_failed,
+				       e->res->n_failed_clusters + 1) >= 0)
+				e->res->failed_clusters[e->res->n_failed_clusters++] =
+					e->geo->first_cluster + victim;
 			break;
 		case DEFERRED:
 			continue;
@@ -410,6 +426,15 @@ int tp_compact(const struct tp_device *dev, struct tp_fs *fs,
 	r = check_target(dev, fs);
 	if (r < 0)
 		return r;
+	if (o->n_skip_clusters) {
+		e.skip = malloc(o->n_skip_clusters * sizeof(*e.skip));
+		if (!e.skip)
+			return -ENOMEM;
+		for (size_t i = 0; i < o->n_skip_clusters; i++)
+			if (o->skip_clusters[i] >= geo->first_cluster &&
+			    o->skip_clusters[i] - geo->first_cluster < geo->clusters)
+				e.skip[e.n_skip++] = o->skip_clusters[i] - geo->first_cluster;
+	}
 	e.mount_fd = open(dev->mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (e.mount_fd < 0)
 		return -errno;
@@ -452,8 +477,15 @@ int tp_compact(const struct tp_device *dev, struct tp_fs *fs,
 	tp_clustermap_free(e.map);
 	tp_fs_close(own);
 	free(e.done);
+	free(e.skip);
 	close(e.mount_fd);
 	return r;
+}
+
+void tp_compact_result_clear(struct tp_compact_result *r)
+{
+	free(r->failed_clusters);
+	*r = (struct tp_compact_result){ 0 };
 }
 
 int tp_trim_empty(const struct tp_device *dev, struct tp_fs *fs,

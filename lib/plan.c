@@ -55,7 +55,7 @@ struct vec_u32 {
 struct tp_plan {
 	const struct tp_clustermap *map;
 	struct tp_plan_options o;
-	uint8_t *victim;          /* per cluster */
+	uint8_t *victim;          /* per cluster: 1 victim, 2 to skip */
 	uint64_t *victims;
 	size_t n_victims, next;
 	uint64_t victim_blocks;
@@ -159,13 +159,16 @@ static int choose_victims(struct tp_plan *p)
 	cand = malloc(MAX(g->clusters, 1) * sizeof(*cand));
 	if (!cand)
 		return -ENOMEM;
+	for (size_t k = 0; k < p->o.n_skip; k++)
+		if (p->o.skip[k] < g->clusters)
+			p->victim[p->o.skip[k]] = 2; /* not a victim; a target still */
 	for (uint64_t i = 0; i < g->clusters; i++) {
 		struct tp_cluster c;
 		tp_clustermap_get(p->map, i, &c);
 		if (c.used == 0)
 			continue;
 		holes += C - MIN(c.used, C);
-		if (tp_cluster_eligible(&c) &&
+		if (tp_cluster_eligible(&c) && !p->victim[i] &&
 		    (uint64_t)c.used * 100 <= C * p->o.max_usage)
 			cand[n++] = (struct candidate){ i, c.used };
 	}
@@ -202,7 +205,7 @@ static bool stays(const struct tp_plan *p, uint64_t b)
 	uint64_t c = tp_blk_to_cluster(g, b);
 	struct tp_cluster cl;
 
-	if (c == TP_NO_CLUSTER || p->victim[c])
+	if (c == TP_NO_CLUSTER || p->victim[c] == 1)
 		return false;
 	tp_clustermap_get(p->map, c, &cl);
 	return cl.used > 0;
@@ -267,12 +270,12 @@ static int build_holes(struct tp_plan *p)
 		while (a < end) {
 			uint64_t c = tp_blk_to_cluster(g, a);
 			uint64_t ce = MIN(end, tp_cluster_to_blk(g, c + 1));
-			if (p->victim[c]) {
+			if (p->victim[c] == 1) {
 				a = ce;
 				continue;
 			}
 			uint64_t b = ce;
-			while (b < end && !p->victim[tp_blk_to_cluster(g, b)])
+			while (b < end && p->victim[tp_blk_to_cluster(g, b)] != 1)
 				b = MIN(end, tp_cluster_to_blk(g, tp_blk_to_cluster(g, b) + 1));
 			r = add_hole(p, a, b, &cap);
 			if (r < 0)

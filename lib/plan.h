@@ -24,6 +24,8 @@ struct tp_plan_options {
 	unsigned slack;       /* percent of the target holes left free */
 	uint64_t max_io;      /* blocks; 0: no limit */
 	bool need_lender;     /* borrow placement: a hole needs a lender */
+	const uint64_t *skip; /* cluster indexes not to choose as victims */
+	size_t n_skip;
 };
 
 struct tp_move {

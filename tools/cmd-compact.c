@@ -403,6 +403,7 @@ int cmd_compact(int argc, char **argv)
 		log_warning("%s: this kernel has no fallocate2; placing with borrow",
 			    t.path);
 		co.placement = o.placement = TP_PLACEMENT_BORROW;
+		tp_compact_result_clear(&res);
 		r = tp_compact(t.dev, t.fs, &t.geo, &co, &res);
 	} else if (r == -EINVAL && o.placement == TP_PLACEMENT_FALLOCATE2 &&
 		   o.fallocate2_nr < 0) {
@@ -416,6 +417,7 @@ int cmd_compact(int argc, char **argv)
 		target_fail(&t, TP_EXIT_OPERATIONAL, "%s: compaction failed: %s",
 			    t.path, strerror(-r));
 		json_object_put(run.moves);
+		tp_compact_result_clear(&res);
 		r = t.exit;
 		target_clear(&t);
 		return r;
@@ -435,6 +437,7 @@ int cmd_compact(int argc, char **argv)
 		json_print_filesystems(arr);
 	} else
 		print_summary(&t, &o, &res);
+	tp_compact_result_clear(&res);
 	target_clear(&t);
 	return exit_code;
 }

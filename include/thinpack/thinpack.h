@@ -361,6 +361,14 @@ struct tp_compact_options {
 	size_t n_pinned_inodes;
 	/* Checked between two moves: stop when it becomes non-zero. */
 	const volatile sig_atomic_t *stop;
+	/* Called before each victim with the bytes moved so far: it may
+	 * sleep (an I/O rate, a pressure limit), or return < 0 to stop (a
+	 * time budget).  The daemon's scheduling lives there, not here. */
+	int (*pace)(uint64_t moved_bytes, void *userdata);
+	/* Clusters (numbers on the whole device) not to empty this time:
+	 * those that failed lately, say. */
+	const uint64_t *skip_clusters;
+	size_t n_skip_clusters;
 	tp_progress_fn progress; /* phases "scan", "plan", "move", "trim" */
 	void (*on_move)(const struct tp_move_report *m, void *userdata);
 	void *userdata;
@@ -384,8 +392,12 @@ struct tp_compact_result {
 				      * (borrow slots), trimmed again */
 	struct tp_placement_stats placement;
 	uint64_t skipped[_TP_SKIP_MAX];
-	bool stopped;              /* by *stop */
+	bool stopped;              /* by *stop or pace() */
 	unsigned passes;           /* scan-plan-move rounds */
+	/* Clusters (numbers on the whole device) chosen and not emptied,
+	 * for the caller to skip for a while; tp_compact_result_clear(). */
+	uint64_t *failed_clusters;
+	size_t n_failed_clusters;
 	double elapsed_s;
 	double phase_s[4];         /* scan, plan, move, trim */
 };
@@ -400,6 +412,7 @@ struct tp_compact_result {
 int tp_compact(const struct tp_device *dev, struct tp_fs *fs,
 	       const struct tp_geometry *geo, const struct tp_compact_options *o,
 	       struct tp_compact_result *ret);
+void tp_compact_result_clear(struct tp_compact_result *r);
 
 /* FITRIM every empty cluster of a mounted filesystem.  *ret_clusters: how
  * many were trimmed; *ret_bytes: what FITRIM reported. */
