@@ -62,6 +62,37 @@ enum tp_map_kind {
 typedef int (*tp_map_fn)(enum tp_map_kind kind, uint64_t logical,
 			 uint64_t physical, uint64_t len, void *userdata);
 
+/* ---- writing, offline only (tp_fs_open_rw) ---- */
+
+/* Mark [blk, blk + len) used (+1) or free (-1) in the bitmaps and the free
+ * counts, in memory; tp_fs_write_metadata() writes them. */
+void tp_fs_account(struct tp_fs *fs, uint64_t blk, uint64_t len, int delta);
+/* The first free block in [start, end), or -ENOSPC. */
+int tp_fs_find_free(struct tp_fs *fs, uint64_t start, uint64_t end, uint64_t *ret);
+/* Whether [blk, blk + len) is all free in the bitmap. */
+bool tp_fs_range_free(struct tp_fs *fs, uint64_t blk, uint64_t len);
+/* Write bitmaps, group descriptors and superblocks, and every block
+ * written so far, and wait for the device. */
+int tp_fs_write_metadata(struct tp_fs *fs);
+/* Write every block written so far, and wait for the device. */
+int tp_fs_sync(struct tp_fs *fs);
+/* Copy blocks [src, src + len) to [dst, dst + len). */
+int tp_fs_copy(struct tp_fs *fs, uint64_t src, uint64_t dst, uint64_t len);
+/* Make inode ino map logical [logical, logical + len), now at physical
+ * old, to physical new, changing one extent-tree node only (or the inode):
+ * -ENOSPC when that node has no room for the split, -ESTALE when the
+ * mapping is not what the caller says. */
+int tp_fs_remap(struct tp_fs *fs, uint32_t ino, uint64_t logical, uint64_t len,
+		uint64_t old, uint64_t new);
+/* Who picks the blocks of new extent-tree nodes (a full inode growing a
+ * level in tp_fs_remap()): pick() chooses near goal; e2fs.c marks it used
+ * and writes the bitmaps before the tree points at it.  NULL: no growth. */
+void tp_fs_set_tree_allocator(struct tp_fs *fs,
+			      int (*pick)(void *userdata, uint64_t goal, uint64_t *ret),
+			      void *userdata);
+/* Whether ino is still the file of that generation, a regular file. */
+bool tp_fs_inode_is(struct tp_fs *fs, uint32_t ino, uint32_t generation);
+
 /* The blocks an inode owns, other than its xattr block.  Call only from
  * inside a tp_fs_for_each_inode() callback. */
 int tp_fs_inode_map(struct tp_fs *fs, const struct tp_inode *inode,

@@ -26,6 +26,7 @@
 #include "clustermap.h"
 #include "kio.h"
 #include "mover.h"
+#include "offline.h"
 #include "plan.h"
 
 /* Rounds of victims put off until a journal commit frees their holes:
@@ -423,6 +424,8 @@ int tp_compact(const struct tp_device *dev, struct tp_fs *fs,
 	int r;
 
 	*ret = (struct tp_compact_result){ 0 };
+	if (o->placement == TP_PLACEMENT_OFFLINE)
+		return tp_compact_offline(dev, fs, geo, o, ret);
 	r = check_target(dev, fs);
 	if (r < 0)
 		return r;

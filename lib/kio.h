@@ -84,6 +84,10 @@ int tp_move_ext(int orig_fd, int donor_fd, uint64_t orig_start,
 int tp_fitrim(int fd, uint64_t start, uint64_t len, uint64_t minlen,
 	      uint64_t *ret_trimmed);
 
+/* Give [off, off + len) bytes of a device or image file back: BLKDISCARD
+ * on a block device, a punched hole in a regular file. */
+int tp_release_range(int fd, bool blockdev, uint64_t off, uint64_t len);
+
 /* ---- handle.c ---- */
 
 /* open_by_handle_at with a FILEID_INO32_GEN handle: no path walk, and a

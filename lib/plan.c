@@ -34,6 +34,7 @@ struct phole {
 struct piece {
 	uint32_t file;
 	uint64_t logical, source, len;
+	bool unwritten;
 };
 
 struct undo {
@@ -337,6 +338,11 @@ uint64_t tp_plan_victim_blocks(const struct tp_plan *p)
 	return p->victim_blocks;
 }
 
+bool tp_plan_is_victim(const struct tp_plan *p, uint64_t cluster)
+{
+	return p->victim[cluster] == 1;
+}
+
 uint64_t tp_plan_unplaced(const struct tp_plan *p)
 {
 	return p->unplaced;
@@ -431,6 +437,7 @@ static int take(struct tp_plan *p, uint64_t victim, const struct piece *pc,
 		.has_lender = p->o.need_lender,
 		.lender = left ? h->left_file : h->right_file,
 		.lender_logical = left ? h->left_logical : h->right_logical,
+		.unwritten = pc->unwritten,
 		.hole = i,
 	};
 	int r = push_move(p, &m, i);
@@ -579,6 +586,7 @@ static int victim_pieces(struct tp_plan *p, uint64_t victim)
 			.logical = e->logical + (a - e->physical),
 			.source = a,
 			.len = b - a,
+			.unwritten = e->unwritten,
 		});
 		if (r < 0)
 			return r;
@@ -658,11 +666,13 @@ static int remaining_pieces(struct tp_plan *p, size_t done)
 		struct piece *last = p->n_pieces ? &p->pieces[p->n_pieces - 1] : NULL;
 		if (last && last->file == m->file &&
 		    last->logical + last->len == m->logical &&
-		    last->source + last->len == m->source)
+		    last->source + last->len == m->source &&
+		    last->unwritten == m->unwritten)
 			last->len += m->len;
 		else {
 			int r = push_piece(p, &(struct piece){ m->file, m->logical,
-								m->source, m->len });
+								m->source, m->len,
+								m->unwritten });
 			if (r < 0)
 				return r;
 		}

@@ -38,6 +38,7 @@ struct tp_move {
 	bool has_lender;
 	uint32_t lender;          /* file index */
 	uint64_t lender_logical;
+	bool unwritten;           /* fallocated: nothing to copy */
 	uint32_t hole;            /* internal */
 };
 
@@ -77,6 +78,9 @@ void tp_plan_abandon(struct tp_plan *p, size_t done);
 /* The current victim's moves from done on must wait (for a journal
  * commit): plan them again after every other victim, as round `round`. */
 int tp_plan_defer(struct tp_plan *p, size_t done, unsigned round);
+
+/* Whether cluster (an index) is a victim of this plan. */
+bool tp_plan_is_victim(const struct tp_plan *p, uint64_t cluster);
 
 /* Victims skipped because their data found no holes. */
 uint64_t tp_plan_unplaced(const struct tp_plan *p);

@@ -39,7 +39,7 @@ static void setup_signals(void)
 }
 
 struct compact_options {
-	bool json, dry_run, trim;
+	bool json, dry_run, trim, offline, slack_given;
 	uint64_t granularity, min_age, max_io;
 	unsigned max_usage, slack;
 	enum tp_placement placement;
@@ -146,19 +146,25 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: %s compact [OPTIONS] PATH\n"
+		"       %s compact --offline [OPTIONS] DEVICE|IMAGE\n"
 		"\n"
 		"Move the data of cold files out of the emptiest clusters of a mounted\n"
 		"ext4 into the holes of the fullest ones, each piece at a chosen block,\n"
 		"then trim the clusters that became empty.  Files in use are left alone.\n"
+		"With --offline, the same on an unmounted filesystem or image, every\n"
+		"file movable, with libext2fs; emptied clusters are punched out of an\n"
+		"image or discarded on a device.\n"
 		"\n"
 		"Options:\n"
+		"      --offline            compact an unmounted filesystem or image\n"
 		"  -n, --dry-run            print the plan, change nothing\n"
 		"  -j, --json               machine-readable output\n"
 		"  -g, --granularity BYTES  cluster size of the thin device (default: sysfs)\n"
 		"  -a, --min-age DURATION   leave files changed more recently (default 1d)\n"
 		"      --max-io BYTES       move at most this much data\n"
 		"      --max-usage PCT      empty only clusters at most this full (default %d)\n"
-		"      --slack PCT          leave this share of the holes free (default %d)\n"
+		"      --slack PCT          leave this share of the holes free (default %d;\n"
+		"                           0 with --offline)\n"
 		"      --placement MODE     auto, borrow, or fallocate2[:NR] (default auto)\n"
 		"      --no-trim            leave trimming to fstrim or a discard mount\n"
 		"  -h, --help               show this help\n"
@@ -166,7 +172,51 @@ static void usage(FILE *out)
 		"Exit status: 0 done; 1 work left (budget, interrupted, files skipped) or\n"
 		"nothing possible (read-only, bigalloc, no discard); 4 operational error;\n"
 		"8 usage error.\n",
-		program_invocation_short_name, DEFAULT_MAX_USAGE, DEFAULT_SLACK);
+		program_invocation_short_name, program_invocation_short_name,
+		DEFAULT_MAX_USAGE, DEFAULT_SLACK);
+}
+
+/* Refuse an offline compaction that cannot be done; else reopen the
+ * filesystem read-write (a dry run stays read-only). */
+static int prepare_offline(struct target *t, const struct compact_options *o)
+{
+	const char *blocker = tp_fs_compaction_blocker(&t->info);
+	int r;
+
+	if (t->dev->kind == TP_TARGET_MOUNTED)
+		return target_fail(t, TP_EXIT_USAGE,
+				   "%s: mounted on %s: unmount it first, or compact it "
+				   "online (without --offline)", t->path,
+				   t->dev->mountpoint ? t->dev->mountpoint : "?");
+	if (t->info.bigalloc)
+		return target_fail(t, TP_EXIT_NOTHING, "%s: compaction is impossible: "
+				   "bigalloc filesystem (clusters of blocks are allocated "
+				   "together)", t->path);
+	if (blocker && !t->info.bigalloc)
+		return target_fail(t, TP_EXIT_NOTHING, "%s: compaction is impossible: %s",
+				   t->path, blocker);
+	if (o->dry_run)
+		return 0;
+	t->fs = tp_fs_close(t->fs);
+	r = tp_fs_open_rw(t->dev, &t->fs);
+	if (r == -EBUSY)
+		return target_fail(t, TP_EXIT_USAGE,
+				   "%s: %s is in use (mounted, or opened exclusively)",
+				   t->path, t->dev->device);
+	if (r == -EUCLEAN)
+		return target_fail(t, TP_EXIT_OPERATIONAL,
+				   "%s: the filesystem needs checking (journal to replay, "
+				   "or errors): run e2fsck -f first", t->path);
+	if (r == -EACCES || r == -EPERM || r == -EROFS)
+		return target_fail(t, TP_EXIT_OPERATIONAL,
+				   "%s: cannot open %s for writing: %s", t->path,
+				   t->dev->device, strerror(-r));
+	if (r < 0) {
+		const char *why = tp_fs_last_error();
+		return target_fail(t, TP_EXIT_OPERATIONAL, "%s: cannot open %s: %s",
+				   t->path, t->dev->device, why ? why : strerror(-r));
+	}
+	return 0;
 }
 
 /* Why this filesystem cannot be compacted online, or NULL. */
@@ -290,7 +340,8 @@ static json_object *summary_json(const struct target *t,
 
 int cmd_compact(int argc, char **argv)
 {
-	enum { OPT_MAX_IO = 256, OPT_MAX_USAGE, OPT_SLACK, OPT_PLACEMENT, OPT_NO_TRIM };
+	enum { OPT_MAX_IO = 256, OPT_MAX_USAGE, OPT_SLACK, OPT_PLACEMENT, OPT_NO_TRIM,
+	       OPT_OFFLINE };
 	static const struct option longopts[] = {
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
@@ -301,6 +352,7 @@ int cmd_compact(int argc, char **argv)
 		{ "slack", required_argument, NULL, OPT_SLACK },
 		{ "placement", required_argument, NULL, OPT_PLACEMENT },
 		{ "no-trim", no_argument, NULL, OPT_NO_TRIM },
+		{ "offline", no_argument, NULL, OPT_OFFLINE },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -344,6 +396,10 @@ int cmd_compact(int argc, char **argv)
 		case OPT_SLACK:
 			if (parse_uint_option("--slack", optarg, 99, &o.slack) < 0)
 				return TP_EXIT_USAGE;
+			o.slack_given = true;
+			break;
+		case OPT_OFFLINE:
+			o.offline = true;
 			break;
 		case OPT_PLACEMENT:
 			if (parse_placement(optarg, &o) < 0)
@@ -366,7 +422,13 @@ int cmd_compact(int argc, char **argv)
 		return TP_EXIT_USAGE;
 	}
 
-	if (target_open(&t, argv[optind], o.granularity) != 0 || refuse(&t) != 0 ||
+	if (o.offline) {
+		o.placement = TP_PLACEMENT_OFFLINE;
+		if (!o.slack_given)
+			o.slack = 0;
+	}
+	if (target_open(&t, argv[optind], o.granularity) != 0 ||
+	    (o.offline ? prepare_offline(&t, &o) : refuse(&t)) != 0 ||
 	    target_swapfiles(&t, &swaps, &n_swaps) != 0) {
 		r = t.exit;
 		target_clear(&t);

@@ -112,11 +112,16 @@ struct tp_fs_info {
 	uint32_t bigalloc_cluster_size; /* bytes; == block_size without bigalloc */
 	bool extents;        /* the extent feature */
 	bool needs_recovery; /* journal not replayed: on-disk state may be stale */
+	bool quota;          /* the quota feature: usage lives in quota inodes */
 	char uuid[37];
 	char label[17];
 };
 
 int tp_fs_open(const struct tp_device *dev, struct tp_fs **ret);
+/* Read-write, for offline compaction: the device opened exclusively (a
+ * mounted one gives -EBUSY).  -EUCLEAN: the journal needs recovery or the
+ * filesystem has errors: run e2fsck first. */
+int tp_fs_open_rw(const struct tp_device *dev, struct tp_fs **ret);
 struct tp_fs *tp_fs_close(struct tp_fs *fs);
 const struct tp_fs_info *tp_fs_get_info(const struct tp_fs *fs);
 /* The libext2fs message behind the last error of fs (or of the failed
@@ -403,11 +408,13 @@ struct tp_compact_result {
 };
 
 /*
- * Compact a mounted filesystem: scan, plan, move, trim.  dev must be
- * mounted read-write; fs opened on it.  -EROFS, -EOPNOTSUPP (bigalloc,
- * no extents, block size below the page size), -ENOSYS (fallocate2 asked
- * for and absent).  Per-file failures are counted in ret->skipped, never
- * returned.
+ * Compact a filesystem: scan, plan, move, trim.  Online, dev must be
+ * mounted read-write and fs opened on it with tp_fs_open(): -EROFS,
+ * -EOPNOTSUPP (bigalloc, no extents, block size below the page size),
+ * -ENOSYS (fallocate2 asked for and absent).  With placement
+ * TP_PLACEMENT_OFFLINE, dev must not be mounted (-EBUSY) and fs be opened
+ * with tp_fs_open_rw() (tp_fs_open() for a dry run); min_age does not
+ * apply.  Per-file failures are counted in ret->skipped, never returned.
  */
 int tp_compact(const struct tp_device *dev, struct tp_fs *fs,
 	       const struct tp_geometry *geo, const struct tp_compact_options *o,
