@@ -741,6 +741,8 @@ static int grow_root(struct tp_fs *f, uint32_t ino, struct ext2_inode_large *in,
 	if (r < 0)
 		return r;
 	err = alloc_tree_block(f->fs, new, &blk);
+	if (err == EXT2_ET_BLOCK_ALLOC_FAIL)
+		return -ENOSPC; /* nowhere to grow: the move is not made */
 	if (!err)
 		err = ext2fs_extent_block_csum_set(f->fs, ino, leaf);
 	if (!err)

@@ -476,8 +476,9 @@ int cmd_compact(int argc, char **argv)
 	}
 	progress_done();
 	if (r < 0) {
+		const char *why = o.offline ? tp_fs_last_error() : NULL;
 		target_fail(&t, TP_EXIT_OPERATIONAL, "%s: compaction failed: %s",
-			    t.path, strerror(-r));
+			    t.path, why ? why : strerror(-r));
 		json_object_put(run.moves);
 		tp_compact_result_clear(&res);
 		r = t.exit;

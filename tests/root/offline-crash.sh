@@ -1,0 +1,83 @@
+#!/bin/bash
+# SIGKILL thinpack compact --offline at random moments (at least 50 that
+# land while it runs; CRASH_KILLS to change): e2fsck -fn must find the
+# filesystem clean or with leaked blocks only, and after e2fsck -fp every
+# file holds its bytes, links, holes and unwritten ranges.
+. "${TESTS_DIR:-$(dirname "$0")/..}/lib/common.sh"
+tp_require_root
+tp_workdir
+want=${CRASH_KILLS:-50}
+img=$TP_WORK/fs.img
+truncate -s 384M "$img"
+mkfs.ext4 -q -F -b 4096 "$img"
+tp_loop dev "$img"
+tp_mount "$dev" "$TP_WORK/mnt"
+tp_age "$TP_WORK/mnt" --seed 89 --extras --dirs 12
+"$PYTHON3" "$TP_PY" layout "$TP_WORK/mnt" >"$TP_WORK/layout.before"
+tp_umount "$TP_WORK/mnt"
+tp_loop_detach "$dev"
+cp --sparse=always "$img" "$TP_WORK/aged.img"
+
+# Only leaked blocks: bitmap differences that free blocks ("-"), and the
+# free counts that follow from them.
+only_leaks() {
+	"$PYTHON3" - "$1" <<'PY'
+import re, sys
+bad = []
+for line in open(sys.argv[1]):
+    line = line.rstrip()
+    if (not line or line.startswith(("e2fsck ", "Pass ", "Fix? no",
+            "Free blocks count wrong", "Padding at end of block bitmap"))
+            or "WARNING: Filesystem still has errors" in line
+            or re.search(r"\d+/\d+ files .* blocks$", line)):
+        continue
+    if line.startswith("Block bitmap differences:"):
+        if "+" in line:
+            bad.append(line[:200])
+        continue
+    bad.append(line[:200])
+for b in bad:
+    print(b)
+sys.exit(1 if bad else 0)
+PY
+}
+
+start=$(date +%s.%N)
+"$THINPACK" compact --offline --max-usage 100 --granularity 64K "$img" >/dev/null || true
+duration=$("$PYTHON3" -c "import sys; print(max(0.02, float(sys.argv[2]) - float(sys.argv[1])))" \
+	"$start" "$(date +%s.%N)")
+tp_log "an uninterrupted run takes $duration s"
+
+landed=0 tries=0 leaky=0
+while [ "$landed" -lt "$want" ] && [ "$tries" -lt $((want * 3)) ]; do
+	tries=$((tries + 1))
+	cp --sparse=always "$TP_WORK/aged.img" "$img"
+	delay=$("$PYTHON3" -c "import random, sys; print(random.uniform(0, float(sys.argv[1])))" "$duration")
+	"$THINPACK" compact --offline --max-usage 100 --granularity 64K "$img" \
+		>/dev/null 2>&1 &
+	pid=$!
+	sleep "$delay"
+	kill -KILL "$pid" 2>/dev/null && landed=$((landed + 1))
+	wait "$pid" 2>/dev/null || true
+
+	if ! e2fsck -fn "$img" >"$TP_WORK/fsck.out" 2>&1; then
+		if ! only_leaks "$TP_WORK/fsck.out" >"$TP_WORK/bad"; then
+			tp_fail "kill after ${delay}s: e2fsck -fn finds more than leaked blocks: $(head -3 "$TP_WORK/bad")"
+			break
+		fi
+		leaky=$((leaky + 1))
+		e2fsck -fp "$img" >/dev/null 2>&1 || true
+		tp_fsck "$img"
+	fi
+	tp_loop dev "$img"
+	tp_mount "$dev" "$TP_WORK/mnt" -o ro
+	"$PYTHON3" "$TP_PY" layout "$TP_WORK/mnt" >"$TP_WORK/layout.after"
+	cmp -s "$TP_WORK/layout.before" "$TP_WORK/layout.after" ||
+		tp_fail "kill after ${delay}s: files changed: $(diff "$TP_WORK/layout.before" "$TP_WORK/layout.after" | head -4)"
+	tp_umount "$TP_WORK/mnt"
+	tp_loop_detach "$dev"
+	[ "$tp_failed" -eq 0 ] || break
+done
+tp_log "$landed kills landed while thinpack ran ($tries tries); $leaky left leaked blocks, fixed by e2fsck -p"
+[ "$landed" -ge "$want" ] || tp_fail "only $landed kills landed, want $want"
+tp_done
