@@ -204,7 +204,7 @@ static int phase_move(struct engine *e)
 	const struct tp_move *moves;
 	uint64_t victim;
 	size_t n;
-	int r;
+	int r = 0;
 
 	if (TP_RESERVE(e->done, e->cap_done, e->n_done + total) < 0)
 		return -ENOMEM;
