@@ -11,7 +11,7 @@
 
 static bool progress_shown;
 
-static void vlog(const char *level, const char *fmt, va_list ap, int r)
+_printf_(2, 0) static void vlog(const char *level, const char *fmt, va_list ap, int r)
 {
 	progress_done();
 	fputs(program_invocation_short_name, stderr);

@@ -25,7 +25,7 @@ void target_clear(struct target *t)
 	*t = (struct target){ 0 };
 }
 
-static char *vformat(const char *fmt, va_list ap)
+_printf_(1, 0) static char *vformat(const char *fmt, va_list ap)
 {
 	char *s = NULL;
 
