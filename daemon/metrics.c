@@ -1,0 +1,429 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * What thinpackd tells: the STATUS= line, the status JSON that `thinpack
+ * status` prints ($RUNTIME_DIRECTORY/status.json: rewritten through a pass,
+ * at most every 0.2 s and before each victim), and after every pass a
+ * Prometheus text file for node_exporter's textfile collector.  Counters
+ * come from the state files, so they survive restarts.
+ */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "thinpackd.h"
+#include "basic/cleanup.h"
+
+#define STATUS_PERIOD_S 0.2
+
+/* ---- the STATUS= line ------------------------------------------------------------ */
+
+static void when(double t, char buf[static 32])
+{
+	time_t tt = (time_t)ceil(t);
+	struct tm tm;
+
+	localtime_r(&tt, &tm);
+	strftime(buf, 32, t - now_realtime() < 20 * 3600 ? "%H:%M" : "%Y-%m-%d %H:%M",
+		 &tm);
+}
+
+static void fs_line(const struct daemon *d, const struct fsent *f, FILE *out)
+{
+	char a[TP_SIZE_STR_MAX], p[32], w[32];
+
+	fprintf(out, "fs %s: ", f->mountpoint);
+	if (f == d->active) {
+		const struct pass_info *c = &f->pass;
+		switch (f->phase) {
+		case PHASE_WAITING:
+		case PHASE_YIELD:
+			fprintf(out, "%s for I/O pressure (some avg10 %.2f > %s), %s "
+				"moved this pass",
+				f->phase == PHASE_YIELD ? "yielding" : "waiting",
+				f->pressure, format_pressure(f->s.pressure_limit, p),
+				tp_format_size(c->moved_bytes, a));
+			return;
+		case PHASE_SCAN:
+			fprintf(out, "scanning");
+			if (f->phase_total)
+				fprintf(out, " (%" PRIu64 " %%)",
+					f->phase_done * 100 / f->phase_total);
+			return;
+		case PHASE_MOVE:
+			fprintf(out, "moving, %s moved this pass",
+				tp_format_size(c->moved_bytes, a));
+			if (f->phase_total)
+				fprintf(out, ", %" PRIu64 " of %" PRIu64 " clusters",
+					f->phase_done, f->phase_total);
+			return;
+		default:
+			fprintf(out, "%s, %s moved this pass", fs_phase_to_string(f->phase),
+				tp_format_size(c->moved_bytes, a));
+			return;
+		}
+	}
+	if (f->blocked) {
+		fprintf(out, "not compacted: %s", f->problem ? f->problem : "?");
+		return;
+	}
+	when(f->next_due, w);
+	fprintf(out, "moved %s, %" PRIu64 " clusters emptied, ",
+		tp_format_size(f->st.t.moved_bytes, a), f->st.t.clusters_emptied);
+	if (f->st.last.result == PASS_ERROR)
+		fprintf(out, "last pass failed, ");
+	if (d->oneshot)
+		fprintf(out, "idle");
+	else
+		fprintf(out, "idle until %s", w);
+}
+
+char *daemon_status_line(const struct daemon *d)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	bool any = false;
+
+	if (!out)
+		return NULL;
+	if (d->stop)
+		fprintf(out, "stopping; ");
+	if (d->active) {
+		fs_line(d, d->active, out);
+		any = true;
+	} else
+		for (size_t i = 0; i < d->n_fs; i++) {
+			if (!d->fs[i]->present)
+				continue;
+			fprintf(out, "%s", any ? "; " : "");
+			fs_line(d, d->fs[i], out);
+			any = true;
+		}
+	if (!any)
+		fprintf(out, "idle: no mounted filesystem matches %s", d->config->path);
+	if (fclose(out) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* ---- the status JSON -------------------------------------------------------------- */
+
+static void add_u64(json_object *o, const char *key, uint64_t v)
+{
+	json_object_object_add(o, key, json_object_new_uint64(v));
+}
+
+static void add_double(json_object *o, const char *key, double v)
+{
+	json_object_object_add(o, key, json_object_new_double(v));
+}
+
+static void add_string(json_object *o, const char *key, const char *v)
+{
+	json_object_object_add(o, key, v ? json_object_new_string(v) : NULL);
+}
+
+static json_object *pass_json(const struct pass_info *p)
+{
+	json_object *o = json_object_new_object();
+
+	add_double(o, "start", p->start);
+	add_double(o, "end", p->end);
+	add_string(o, "result", pass_result_to_string(p->result));
+	add_string(o, "stop", p->stop ? stop_reason_to_string(p->stop) : NULL);
+	add_u64(o, "moved_bytes", p->moved_bytes);
+	add_u64(o, "moves", p->moves);
+	add_u64(o, "victims", p->victims);
+	add_u64(o, "clusters_emptied", p->clusters_emptied);
+	add_u64(o, "victims_failed", p->victims_failed);
+	add_u64(o, "trimmed_bytes", p->trimmed_bytes);
+	add_u64(o, "granularity", p->granularity);
+	add_double(o, "yield_seconds", p->yield_s);
+	add_string(o, "error", p->error);
+	return o;
+}
+
+static json_object *settings_json(const struct settings *s)
+{
+	json_object *o = json_object_new_object();
+	char b[32];
+
+	add_u64(o, "interval", s->interval);
+	add_u64(o, "min_age", s->min_age);
+	add_u64(o, "max_usage", s->max_usage);
+	add_u64(o, "slack", s->slack);
+	add_u64(o, "io_rate", s->io_rate);
+	add_u64(o, "pass_budget", s->pass_budget);
+	if (s->pressure_limit < 0)
+		add_string(o, "pressure_limit", format_pressure(s->pressure_limit, b));
+	else
+		add_double(o, "pressure_limit", s->pressure_limit);
+	add_u64(o, "granularity", s->granularity);
+	add_string(o, "placement", tp_placement_to_string(s->placement.mode));
+	json_object_object_add(o, "trim", json_object_new_boolean(s->trim));
+	return o;
+}
+
+static json_object *totals_json(const struct totals *t)
+{
+	json_object *o = json_object_new_object(), *sk = json_object_new_object();
+
+	add_u64(o, "passes", t->passes);
+	add_u64(o, "passes_stopped", t->passes_stopped);
+	add_u64(o, "pass_errors", t->pass_errors);
+	add_u64(o, "moved_bytes", t->moved_bytes);
+	add_u64(o, "moves", t->moves);
+	add_u64(o, "clusters_emptied", t->clusters_emptied);
+	add_u64(o, "trimmed_bytes", t->trimmed_bytes);
+	add_u64(o, "placement_attempts", t->placement_attempts);
+	add_u64(o, "placement_exact", t->placement_exact);
+	add_double(o, "pass_seconds", t->pass_s);
+	add_double(o, "yield_seconds", t->yield_s);
+	for (int i = 0; i < _TP_SKIP_MAX; i++)
+		add_u64(sk, tp_skip_reason_to_string(i), t->skipped[i]);
+	json_object_object_add(o, "skipped", sk);
+	return o;
+}
+
+int status_write(const struct daemon *d, const char *path)
+{
+	json_object *root = json_object_new_object(), *arr = json_object_new_array();
+	_cleanup_free_ char *line = daemon_status_line(d);
+	const char *text;
+	int r;
+
+	add_u64(root, "version", 1);
+	add_u64(root, "pid", (uint64_t)getpid());
+	add_double(root, "updated", now_realtime());
+	add_double(root, "started", d->started);
+	add_string(root, "config", d->config->path);
+	add_double(root, "config_loaded", d->config_loaded);
+	add_u64(root, "reloads", d->reloads);
+	add_u64(root, "reload_failures", d->reload_failures);
+	add_string(root, "state", d->stop ? "stopping" : d->active ? "compacting" : "idle");
+	add_string(root, "status", line);
+	for (size_t i = 0; i < d->n_fs; i++) {
+		const struct fsent *f = d->fs[i];
+		json_object *o = json_object_new_object();
+
+		add_string(o, "mountpoint", f->mountpoint);
+		add_string(o, "device", f->device);
+		add_string(o, "uuid", f->uuid);
+		add_string(o, "section", f->section);
+		json_object_object_add(o, "present", json_object_new_boolean(f->present));
+		add_string(o, "phase", fs_phase_to_string(f->phase));
+		add_string(o, "problem", f->problem);
+		add_double(o, "next_pass", f->blocked ? 0 : f->next_due);
+		if (f->pressure >= 0)
+			add_double(o, "pressure", f->pressure);
+		add_u64(o, "granularity", f->granularity);
+		add_string(o, "granularity_source", f->granularity_source);
+		add_u64(o, "clusters_left_out", f->n_skipping);
+		json_object_object_add(o, "settings", settings_json(&f->s));
+		json_object_object_add(o, "pass", f == d->active ? pass_json(&f->pass) : NULL);
+		json_object_object_add(o, "last_pass", f->st.last.start ?
+						       pass_json(&f->st.last) : NULL);
+		json_object_object_add(o, "totals", totals_json(&f->st.t));
+		json_object_array_add(arr, o);
+	}
+	json_object_object_add(root, "filesystems", arr);
+	text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
+							    JSON_C_TO_STRING_NOSLASHESCAPE);
+	r = write_file_atomic(path, text, strlen(text), 0644);
+	json_object_put(root);
+	return r;
+}
+
+/* ---- Prometheus text format --------------------------------------------------------- */
+
+static void label_escaped(FILE *out, const char *s)
+{
+	for (; s && *s; s++) {
+		if (*s == '\\' || *s == '"')
+			fputc('\\', out);
+		if (*s == '\n')
+			fputs("\\n", out);
+		else
+			fputc(*s, out);
+	}
+}
+
+static void labels(FILE *out, const struct fsent *f, const char *extra_key,
+		   const char *extra)
+{
+	fputs("{mountpoint=\"", out);
+	label_escaped(out, f->mountpoint);
+	fputs("\",uuid=\"", out);
+	label_escaped(out, f->uuid ? f->uuid : "");
+	if (extra_key) {
+		fprintf(out, "\",%s=\"", extra_key);
+		label_escaped(out, extra);
+	}
+	fputs("\"}", out);
+}
+
+enum mtype { COUNTER, GAUGE };
+
+static void family(FILE *out, const char *name, enum mtype t, const char *help)
+{
+	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+		t == COUNTER ? "counter" : "gauge");
+}
+
+#define PER_FS_U64(name, type, help, expr)                                     \
+	do {                                                                   \
+		family(out, name, type, help);                                 \
+		for (size_t i_ = 0; i_ < d->n_fs; i_++) {                      \
+			const struct fsent *f = d->fs[i_];                     \
+			fputs(name, out);                                      \
+			labels(out, f, NULL, NULL);                            \
+			fprintf(out, " %" PRIu64 "\n", (uint64_t)(expr));      \
+		}                                                              \
+	} while (0)
+
+#define PER_FS_DOUBLE(name, type, help, expr)                                  \
+	do {                                                                   \
+		family(out, name, type, help);                                 \
+		for (size_t i_ = 0; i_ < d->n_fs; i_++) {                      \
+			const struct fsent *f = d->fs[i_];                     \
+			fputs(name, out);                                      \
+			labels(out, f, NULL, NULL);                            \
+			fprintf(out, " %.3f\n", (double)(expr));               \
+		}                                                              \
+	} while (0)
+
+int metrics_write(const struct daemon *d, const char *path)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	int r;
+
+	if (!out)
+		return -ENOMEM;
+	family(out, "thinpack_daemon_start_timestamp_seconds", GAUGE,
+	       "When thinpackd started.");
+	fprintf(out, "thinpack_daemon_start_timestamp_seconds %.3f\n", d->started);
+	family(out, "thinpack_config_reload_failures_total", COUNTER,
+	       "Reloads refused because the new configuration was wrong.");
+	fprintf(out, "thinpack_config_reload_failures_total %u\n", d->reload_failures);
+	family(out, "thinpack_filesystems", GAUGE,
+	       "Mounted filesystems the configuration names.");
+	fprintf(out, "thinpack_filesystems %zu\n", d->n_fs);
+
+	PER_FS_U64("thinpack_compactable", GAUGE,
+		   "1 when passes run on the filesystem, 0 when it cannot be "
+		   "compacted (read-only, no discard...).", !f->blocked);
+	PER_FS_U64("thinpack_passes_total", COUNTER, "Compaction passes.",
+		   f->st.t.passes);
+	PER_FS_U64("thinpack_passes_stopped_total", COUNTER,
+		   "Passes stopped by the time budget, a reload or a shutdown.",
+		   f->st.t.passes_stopped);
+	PER_FS_U64("thinpack_pass_errors_total", COUNTER, "Passes that failed.",
+		   f->st.t.pass_errors);
+	PER_FS_U64("thinpack_moved_bytes_total", COUNTER,
+		   "File data moved out of emptied clusters.", f->st.t.moved_bytes);
+	PER_FS_U64("thinpack_moves_total", COUNTER, "Pieces of files moved.",
+		   f->st.t.moves);
+	PER_FS_U64("thinpack_clusters_emptied_total", COUNTER,
+		   "Clusters emptied and checked free.", f->st.t.clusters_emptied);
+	PER_FS_U64("thinpack_trimmed_bytes_total", COUNTER,
+		   "Bytes of emptied clusters trimmed (returned to the thin device).",
+		   f->st.t.trimmed_bytes);
+	PER_FS_U64("thinpack_placement_attempts_total", COUNTER,
+		   "Allocations at a chosen block.", f->st.t.placement_attempts);
+	PER_FS_U64("thinpack_placement_exact_total", COUNTER,
+		   "Allocations that landed at the chosen block.",
+		   f->st.t.placement_exact);
+	family(out, "thinpack_skipped_moves_total", COUNTER,
+	       "Moves not made, by reason.");
+	for (size_t i = 0; i < d->n_fs; i++)
+		for (int k = 0; k < _TP_SKIP_MAX; k++) {
+			fputs("thinpack_skipped_moves_total", out);
+			labels(out, d->fs[i], "reason", tp_skip_reason_to_string(k));
+			fprintf(out, " %" PRIu64 "\n", d->fs[i]->st.t.skipped[k]);
+		}
+	PER_FS_DOUBLE("thinpack_pass_seconds_total", COUNTER,
+		      "Time spent in passes.", f->st.t.pass_s);
+	PER_FS_DOUBLE("thinpack_yield_seconds_total", COUNTER,
+		      "Time passes waited for I/O pressure to fall.", f->st.t.yield_s);
+	PER_FS_DOUBLE("thinpack_last_pass_start_timestamp_seconds", GAUGE,
+		      "When the last pass started (0: never).", f->st.last.start);
+	PER_FS_DOUBLE("thinpack_last_pass_end_timestamp_seconds", GAUGE,
+		      "When the last pass ended (0: never).", f->st.last.end);
+	PER_FS_U64("thinpack_last_pass_moved_bytes", GAUGE,
+		   "Data the last pass moved.", f->st.last.moved_bytes);
+	PER_FS_U64("thinpack_last_pass_clusters_emptied", GAUGE,
+		   "Clusters the last pass emptied.", f->st.last.clusters_emptied);
+	PER_FS_U64("thinpack_last_pass_success", GAUGE,
+		   "1 when the last pass did not fail.",
+		   f->st.last.result != PASS_ERROR);
+	PER_FS_DOUBLE("thinpack_next_pass_timestamp_seconds", GAUGE,
+		      "When the next pass is due (0: none).",
+		      f->blocked ? 0 : f->next_due);
+	PER_FS_U64("thinpack_clusters_left_out", GAUGE,
+		   "Clusters that failed lately, left out of passes for now.",
+		   f->n_skipping);
+	PER_FS_U64("thinpack_granularity_bytes", GAUGE,
+		   "Cluster size of the last pass.", f->granularity);
+	PER_FS_U64("thinpack_io_rate_limit_bytes_per_second", GAUGE,
+		   "The io_rate setting (0: no limit).", f->s.io_rate);
+
+	if (fclose(out) != 0)
+		return -ENOMEM;
+	r = write_file_atomic(path, buf, len, 0644);
+	return r;
+}
+
+/* ---- both ----------------------------------------------------------------------------- */
+
+static const char *metrics_path(const struct daemon *d, char **buf)
+{
+	const char *m = config_global(d->config)->s.metrics_file;
+
+	if (m)
+		return *m ? m : NULL;
+	if (asprintf(buf, "%s/thinpack.prom", d->runtime_dir) < 0)
+		return NULL;
+	return *buf;
+}
+
+void daemon_publish(struct daemon *d, bool force, bool metrics)
+{
+	static double last;
+	static bool warned_status, warned_metrics;
+	double now = now_monotonic();
+	_cleanup_free_ char *line = NULL, *mbuf = NULL;
+	int r;
+
+	if (!force && !metrics && now - last < STATUS_PERIOD_S) {
+		line = daemon_status_line(d);
+		notify_status(line, false);
+		return;
+	}
+	last = now;
+	r = status_write(d, d->status_path);
+	if (r < 0 && !warned_status) {
+		log_warning("cannot write %s: %s", d->status_path, strerror(-r));
+		warned_status = true;
+	}
+	if (metrics) {
+		const char *p = metrics_path(d, &mbuf);
+		if (p && (r = metrics_write(d, p)) < 0 && !warned_metrics) {
+			log_warning("cannot write %s: %s", p, strerror(-r));
+			warned_metrics = true;
+		}
+	}
+	line = daemon_status_line(d);
+	notify_status(line, force);
+}

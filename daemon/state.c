@@ -1,0 +1,364 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * What survives a restart, one JSON file per filesystem UUID in the state
+ * directory ($STATE_DIRECTORY, or /var/lib/thinpack):
+ *
+ *   totals           the counters of the metrics (moved bytes, clusters
+ *                    emptied, passes...), so that they only grow
+ *   last_pass        when it ran, what it did, why it stopped: the next
+ *                    pass is due an interval after it ended, at once when
+ *                    a shutdown or a reload cut it short
+ *   failed_clusters  clusters a pass chose and could not empty (a file in
+ *                    use, changed, no room), with when: left out of the
+ *                    passes for a while, so that the next pass goes on
+ *                    with the others instead of failing on them again
+ *
+ * Where a pass stopped needs nothing more: each pass scans afresh, and
+ * the emptiest clusters left are the ones it had not reached.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "thinpackd.h"
+#include "basic/cleanup.h"
+
+const char *pass_result_to_string(enum pass_result r)
+{
+	switch (r) {
+	case PASS_NONE:
+		return "none";
+	case PASS_RUNNING:
+		return "running";
+	case PASS_DONE:
+		return "done";
+	case PASS_STOPPED:
+		return "stopped";
+	case PASS_ERROR:
+		return "error";
+	}
+	return "unknown";
+}
+
+const char *stop_reason_to_string(enum stop_reason r)
+{
+	switch (r) {
+	case STOP_NONE:
+		return "none";
+	case STOP_BUDGET:
+		return "budget";
+	case STOP_SHUTDOWN:
+		return "shutdown";
+	case STOP_RELOAD:
+		return "reload";
+	}
+	return "unknown";
+}
+
+void pass_info_done(struct pass_info *p)
+{
+	free(p->error);
+	p->error = NULL;
+}
+
+void state_done(struct fs_state *st)
+{
+	pass_info_done(&st->last);
+	free(st->failed);
+	*st = (struct fs_state){ 0 };
+}
+
+static char *state_path(const char *dir, const char *uuid)
+{
+	char *p;
+
+	if (asprintf(&p, "%s/%s.json", dir, uuid) < 0)
+		return NULL;
+	return p;
+}
+
+static uint64_t get_u64(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (!o || !json_object_object_get_ex(o, key, &v))
+		return 0;
+	return json_object_get_uint64(v);
+}
+
+static double get_double(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (!o || !json_object_object_get_ex(o, key, &v))
+		return 0;
+	return json_object_get_double(v);
+}
+
+static const char *get_string(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (!o || !json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static int enum_from(const char *s, const char *(*to_string)(int), int max)
+{
+	for (int i = 0; s && i <= max; i++)
+		if (strcmp(s, to_string(i)) == 0)
+			return i;
+	return 0;
+}
+
+static const char *result_str(int r)
+{
+	return pass_result_to_string((enum pass_result)r);
+}
+
+static const char *stop_str(int r)
+{
+	return stop_reason_to_string((enum stop_reason)r);
+}
+
+/* A missing or unreadable file is a filesystem seen for the first time:
+ * *ret zeroed, and 0 (-errno for what is worth a warning). */
+int state_load(const char *dir, const char *uuid, struct fs_state *ret)
+{
+	_cleanup_free_ char *path = state_path(dir, uuid);
+	json_object *root, *t, *l, *sk, *fc;
+	struct fs_state st = { 0 };
+
+	*ret = st;
+	if (!path)
+		return -ENOMEM;
+	if (access(path, F_OK) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	root = json_object_from_file(path);
+	if (!root)
+		return -EBADMSG;
+	json_object_object_get_ex(root, "totals", &t);
+	st.t = (struct totals){
+		.passes = get_u64(t, "passes"),
+		.passes_stopped = get_u64(t, "passes_stopped"),
+		.pass_errors = get_u64(t, "pass_errors"),
+		.moved_bytes = get_u64(t, "moved_bytes"),
+		.moves = get_u64(t, "moves"),
+		.clusters_emptied = get_u64(t, "clusters_emptied"),
+		.trimmed_bytes = get_u64(t, "trimmed_bytes"),
+		.discarded_bytes = get_u64(t, "discarded_bytes"),
+		.placement_attempts = get_u64(t, "placement_attempts"),
+		.placement_exact = get_u64(t, "placement_exact"),
+		.placement_missed = get_u64(t, "placement_missed"),
+		.pass_s = get_double(t, "pass_seconds"),
+		.yield_s = get_double(t, "yield_seconds"),
+	};
+	if (t && json_object_object_get_ex(t, "skipped", &sk))
+		for (int i = 0; i < _TP_SKIP_MAX; i++)
+			st.t.skipped[i] = get_u64(sk, tp_skip_reason_to_string(i));
+	if (json_object_object_get_ex(root, "last_pass", &l)) {
+		const char *e = get_string(l, "error");
+
+		st.last = (struct pass_info){
+			.start = get_double(l, "start"),
+			.end = get_double(l, "end"),
+			.result = enum_from(get_string(l, "result"), result_str, PASS_ERROR),
+			.stop = enum_from(get_string(l, "stop"), stop_str, STOP_RELOAD),
+			.moved_bytes = get_u64(l, "moved_bytes"),
+			.moves = get_u64(l, "moves"),
+			.victims = get_u64(l, "victims"),
+			.clusters_emptied = get_u64(l, "clusters_emptied"),
+			.victims_failed = get_u64(l, "victims_failed"),
+			.trimmed_bytes = get_u64(l, "trimmed_bytes"),
+			.granularity = get_u64(l, "granularity"),
+			.yield_s = get_double(l, "yield_seconds"),
+			.error = e ? strdup(e) : NULL,
+		};
+		if (st.last.result == PASS_RUNNING)
+			/* It was running when thinpackd died. */
+			st.last.result = PASS_STOPPED;
+	}
+	if (json_object_object_get_ex(root, "failed_clusters", &fc) &&
+	    json_object_is_type(fc, json_type_array)) {
+		size_t n = json_object_array_length(fc);
+
+		st.failed = calloc(n ? n : 1, sizeof(*st.failed));
+		if (!st.failed) {
+			json_object_put(root);
+			state_done(&st);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < n; i++) {
+			json_object *e = json_object_array_get_idx(fc, i);
+			if (json_object_is_type(e, json_type_array) &&
+			    json_object_array_length(e) == 2)
+				st.failed[st.n_failed++] = (struct failed_cluster){
+					json_object_get_uint64(json_object_array_get_idx(e, 0)),
+					json_object_get_int64(json_object_array_get_idx(e, 1)),
+				};
+		}
+	}
+	json_object_put(root);
+	*ret = st;
+	return 0;
+}
+
+static void add_u64(json_object *o, const char *key, uint64_t v)
+{
+	json_object_object_add(o, key, json_object_new_uint64(v));
+}
+
+static void add_double(json_object *o, const char *key, double v)
+{
+	json_object_object_add(o, key, json_object_new_double(v));
+}
+
+static void add_string(json_object *o, const char *key, const char *v)
+{
+	json_object_object_add(o, key, v ? json_object_new_string(v) : NULL);
+}
+
+int state_save(const char *dir, const char *uuid, const char *mountpoint,
+	       const struct fs_state *st)
+{
+	_cleanup_free_ char *path = state_path(dir, uuid);
+	json_object *root = json_object_new_object(), *t = json_object_new_object(),
+		    *l = json_object_new_object(), *sk = json_object_new_object(),
+		    *fc = json_object_new_array();
+	const char *text;
+	int r;
+
+	if (!path || !root || !t || !l || !sk || !fc) {
+		json_object_put(root);
+		json_object_put(t);
+		json_object_put(l);
+		json_object_put(sk);
+		json_object_put(fc);
+		return -ENOMEM;
+	}
+	add_string(root, "uuid", uuid);
+	add_string(root, "mountpoint", mountpoint);
+	add_u64(t, "passes", st->t.passes);
+	add_u64(t, "passes_stopped", st->t.passes_stopped);
+	add_u64(t, "pass_errors", st->t.pass_errors);
+	add_u64(t, "moved_bytes", st->t.moved_bytes);
+	add_u64(t, "moves", st->t.moves);
+	add_u64(t, "clusters_emptied", st->t.clusters_emptied);
+	add_u64(t, "trimmed_bytes", st->t.trimmed_bytes);
+	add_u64(t, "discarded_bytes", st->t.discarded_bytes);
+	add_u64(t, "placement_attempts", st->t.placement_attempts);
+	add_u64(t, "placement_exact", st->t.placement_exact);
+	add_u64(t, "placement_missed", st->t.placement_missed);
+	add_double(t, "pass_seconds", st->t.pass_s);
+	add_double(t, "yield_seconds", st->t.yield_s);
+	for (int i = 0; i < _TP_SKIP_MAX; i++)
+		add_u64(sk, tp_skip_reason_to_string(i), st->t.skipped[i]);
+	json_object_object_add(t, "skipped", sk);
+	json_object_object_add(root, "totals", t);
+
+	add_double(l, "start", st->last.start);
+	add_double(l, "end", st->last.end);
+	add_string(l, "result", pass_result_to_string(st->last.result));
+	add_string(l, "stop", stop_reason_to_string(st->last.stop));
+	add_u64(l, "moved_bytes", st->last.moved_bytes);
+	add_u64(l, "moves", st->last.moves);
+	add_u64(l, "victims", st->last.victims);
+	add_u64(l, "clusters_emptied", st->last.clusters_emptied);
+	add_u64(l, "victims_failed", st->last.victims_failed);
+	add_u64(l, "trimmed_bytes", st->last.trimmed_bytes);
+	add_u64(l, "granularity", st->last.granularity);
+	add_double(l, "yield_seconds", st->last.yield_s);
+	add_string(l, "error", st->last.error);
+	json_object_object_add(root, "last_pass", l);
+
+	for (size_t i = 0; i < st->n_failed; i++) {
+		json_object *e = json_object_new_array();
+		json_object_array_add(e, json_object_new_uint64(st->failed[i].cluster));
+		json_object_array_add(e, json_object_new_int64(st->failed[i].since));
+		json_object_array_add(fc, e);
+	}
+	json_object_object_add(root, "failed_clusters", fc);
+
+	text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
+							    JSON_C_TO_STRING_NOSLASHESCAPE);
+	r = write_file_atomic(path, text, strlen(text), 0644);
+	json_object_put(root);
+	return r;
+}
+
+/* ---- helpers of the whole daemon ----------------------------------------------- */
+
+int write_file_atomic(const char *path, const char *data, size_t len, mode_t mode)
+{
+	_cleanup_free_ char *tmp = NULL;
+	_cleanup_close_ int fd = -1;
+	int r = 0;
+
+	if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
+		return -ENOMEM;
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fchmod(fd, mode) < 0)
+		r = -errno;
+	for (size_t done = 0; r == 0 && done < len;) {
+		ssize_t n = write(fd, data + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			r = -errno;
+		else
+			done += (size_t)n;
+	}
+	if (r == 0 && close(TAKE_FD(fd)) < 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		(void)unlink(tmp);
+	return r;
+}
+
+int pressure_io_some_avg10(double *ret)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/pressure/io", "re");
+	char line[256];
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		double v;
+
+		if (sscanf(line, "some avg10=%lf", &v) == 1) {
+			*ret = v;
+			return 0;
+		}
+	}
+	return -EBADMSG;
+}
+
+double now_realtime(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+double now_monotonic(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
