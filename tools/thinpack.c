@@ -22,6 +22,7 @@ static const struct command {
 	{ "compact", cmd_compact,
 	  "empty the emptiest clusters of a mounted filesystem, and trim them" },
 	{ "trim", cmd_trim, "trim every empty cluster of a mounted filesystem" },
+	{ "status", cmd_status, "what thinpackd is doing and has done" },
 };
 
 static void usage(FILE *out)

@@ -29,6 +29,7 @@ int log_error_errno(int r, const char *fmt, ...) _printf_(2, 3);
 int cmd_report(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
 int cmd_trim(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 /* A filesystem named on the command line (target.c). */
 #define TARGET_MAX_WARNINGS 8
