@@ -210,7 +210,8 @@ int status_write(const struct daemon *d, const char *path)
 	add_double(root, "config_loaded", d->config_loaded);
 	add_u64(root, "reloads", d->reloads);
 	add_u64(root, "reload_failures", d->reload_failures);
-	add_string(root, "state", d->stop ? "stopping" : d->active ? "compacting" : "idle");
+	add_string(root, "state", d->stopped ? "stopped" : d->stop ? "stopping" :
+				 d->active ? "compacting" : "idle");
 	add_string(root, "status", line);
 	for (size_t i = 0; i < d->n_fs; i++) {
 		const struct fsent *f = d->fs[i];

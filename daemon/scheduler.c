@@ -287,10 +287,21 @@ int scheduler_discover(struct daemon *d)
 		seen[n_seen++] = (struct seen){ mfs, devno };
 	}
 
+	/* A mount hidden under another at the same place cannot be reached. */
+	for (size_t i = 0; i < n_seen; i++)
+		for (size_t k = i + 1; k < n_seen; k++)
+			if (seen[i].fs && seen[k].fs &&
+			    !strcmp(mnt_fs_get_target(seen[i].fs),
+				    mnt_fs_get_target(seen[k].fs)) &&
+			    mnt_fs_get_id(seen[k].fs) > mnt_fs_get_id(seen[i].fs))
+				seen[i].fs = NULL;
+
 	keep = calloc(d->n_fs + n_seen + 1, sizeof(*keep));
 	if (!keep)
 		return -ENOMEM;
 	for (size_t i = 0; i < n_seen; i++) {
+		if (!seen[i].fs)
+			continue;
 		const char *mp = mnt_fs_get_target(seen[i].fs);
 		const char *type = mnt_fs_get_fstype(seen[i].fs);
 		bool rw = mnt_fs_match_options(seen[i].fs, "rw") == 1;
@@ -626,7 +637,10 @@ static int open_target(struct daemon *d, struct fsent *f, struct tp_device **ret
 	if (dev->kind != TP_TARGET_MOUNTED || dev->devno != f->devno ||
 	    !tp_device_is_ext(dev)) {
 		d->mounts_changed = true;
-		set_problem(f, LOG_WARNING, "no longer mounted there");
+		set_problem(f, LOG_WARNING, "%s",
+			    dev->kind != TP_TARGET_MOUNTED ? "not mounted any more" :
+			    dev->devno != f->devno ? "another filesystem is mounted there now" :
+						     "not ext4 any more");
 		return -ESTALE;
 	}
 	if (dev->read_only) {
@@ -802,24 +816,27 @@ static void finish_pass(struct daemon *d, struct fsent *f,
 	}
 
 	const struct pass_info *l = &f->st.last;
+	char next[64] = "";
 	format_when(f->next_due, when);
+	if (!d->oneshot)
+		snprintf(next, sizeof(next), "; next pass at %s", when);
 	if (l->result == PASS_ERROR)
 		log_fs(LOG_ERR, f->mountpoint, f->uuid, UINT64_MAX, UINT64_MAX,
-		       "%s: pass failed: %s; next pass at %s", f->mountpoint,
-		       l->error ? l->error : "unknown error", when);
+		       "%s: pass failed: %s%s", f->mountpoint,
+		       l->error ? l->error : "unknown error", next);
 	else
 		log_fs(LOG_INFO, f->mountpoint, f->uuid, l->clusters_emptied,
 		       l->moved_bytes,
 		       "%s: pass %s%s%s: emptied %" PRIu64 " of %" PRIu64 " clusters "
 		       "(%s), moved %s in %" PRIu64 " moves, %.1f s (%.1f s yielding)"
-		       "; next pass at %s", f->mountpoint,
+		       "%s", f->mountpoint,
 		       pass_result_to_string(l->result),
 		       l->stop != STOP_NONE ? " by " : "",
 		       l->stop != STOP_NONE ? stop_reason_to_string(l->stop) : "",
 		       l->clusters_emptied, l->victims,
 		       tp_format_size(l->clusters_emptied * f->granularity, a),
 		       tp_format_size(l->moved_bytes, b), l->moves,
-		       l->end - l->start, l->yield_s, when);
+		       l->end - l->start, l->yield_s, next);
 }
 
 int scheduler_run_pass(struct daemon *d, struct fsent *f)
@@ -897,7 +914,9 @@ int scheduler_run_pass(struct daemon *d, struct fsent *f)
 		tp_compact_result_clear(&res);
 		r = tp_compact(dev, fs, &geo, &co, &res);
 	}
-	have_res = r >= 0;
+	/* Filled even on failure: what was moved before it (a FITRIM that
+	 * fails comes after the moves) counts. */
+	have_res = true;
 	if (r < 0)
 		set_problem(f, LOG_ERR, "compaction failed: %s", strerror(-r));
 done:

@@ -142,7 +142,9 @@ int state_load(const char *dir, const char *uuid, struct fs_state *ret)
 	*ret = st;
 	if (!path)
 		return -ENOMEM;
-	if (access(path, F_OK) < 0)
+	/* stat(), not access(): access() drops the capabilities of a
+	 * non-root user, and thinpackd.service runs as one. */
+	if (stat(path, &(struct stat){ 0 }) < 0)
 		return errno == ENOENT ? 0 : -errno;
 	root = json_object_from_file(path);
 	if (!root)

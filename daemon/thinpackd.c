@@ -246,6 +246,7 @@ static int run(struct daemon *d)
 		daemon_publish(d, false, false);
 	}
 	notify_stopping("stopping");
+	d->stopped = true;
 	daemon_publish(d, true, true);
 	log_info("stopped");
 	return 0;

@@ -269,6 +269,7 @@ struct daemon {
 	int signal_fd;
 	int mountinfo_fd;
 	bool stop, reload, mounts_changed;
+	bool stopped;     /* the last status: it is exiting */
 	double started;   /* realtime */
 	double config_loaded;
 	unsigned reloads, reload_failures;
