@@ -8,9 +8,11 @@ packages=(
 	# build
 	gcc make autoconf automake pkg-config
 	libext2fs-dev comerr-dev libblkid-dev libmount-dev libjson-c-dev
-	libcmocka-dev
-	# tests and demo
-	e2fsprogs util-linux xfsprogs python3 coreutils
+	libcmocka-dev libsystemd-dev libinih-dev
+	# tests and demo (systemd: systemd-analyze for the unit's test)
+	e2fsprogs util-linux xfsprogs python3 coreutils systemd
+	# benchmarks (bench/foreground)
+	fio
 )
 missing=()
 for p in "${packages[@]}"; do
