@@ -536,13 +536,13 @@ static int pace_pressure(struct pacer *pc, enum fs_phase while_high)
 			pc->yield_logged = true;
 		}
 		daemon_publish(pc->d, false, false);
+		double t0 = now_monotonic();
 		r = pace_sleep(pc, YIELD_POLL_S);
+		f->pass.yield_s += now_monotonic() - t0; /* live, for the status */
 		if (r < 0)
 			break;
 	}
 	if (since) {
-		double dt = now_monotonic() - since;
-		f->pass.yield_s += dt;
 		f->phase = before;
 		/* No credit from the pause. */
 		pc->tat = now_monotonic();

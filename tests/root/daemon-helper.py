@@ -84,7 +84,7 @@ def load_status(path):
 
 def evaluate(s, expr):
     fs = {f["mountpoint"]: f for f in s.get("filesystems", [])} if s else {}
-    return eval(expr, {"math": math}, {"s": s, "fs": fs})
+    return eval(expr, {"math": math, "s": s, "fs": fs})
 
 
 def cmd_wait_status(path, expr, secs):
