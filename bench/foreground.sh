@@ -85,8 +85,9 @@ print("%.1f %.0f" % (r["clat_ns"]["percentile"]["99.000000"] / 1000, r["iops"]))
 		"$TP_WORK/fio$run.json"
 }
 
-# with_daemon EXTRA_CONFIG: fio while thinpackd compacts; prints
-# "p99 iops moved_bytes yield_s".
+# with_daemon EXTRA_CONFIG: fio while thinpackd compacts; sets p99, iops,
+# moved (bytes) and yielded (seconds).  Runs in this shell, so that the
+# trap knows the daemon's pid.
 with_daemon() {
 	local conf=$TP_WORK/run$run.conf
 	mkdir -p "$TP_WORK/d$run/run" "$TP_WORK/d$run/state"
@@ -110,15 +111,18 @@ with_daemon() {
 	kill -TERM "$daemon"
 	wait "$daemon" || true
 	daemon=
-	echo "$p99 $iops $((b1 - b0)) $(awk -v a="$y0" -v b="$y1" 'BEGIN { print b - a }')"
+	moved=$((b1 - b0))
+	yielded=$(awk -v a="$y0" -v b="$y1" 'BEGIN { print b - a }')
 }
 
 fixture
 read -r alone_p99 alone_iops < <(fio_p99)
 fixture
-read -r def_p99 def_iops def_moved def_yield < <(with_daemon "")
+with_daemon ""
+def_p99=$p99 def_iops=$iops def_moved=$moved def_yield=$yielded
 fixture
-read -r off_p99 off_iops off_moved off_yield < <(with_daemon "pressure_limit = off")
+with_daemon "pressure_limit = off"
+off_p99=$p99 off_iops=$iops off_moved=$moved off_yield=$yielded
 
 "$PYTHON3" - "$alone_p99" "$alone_iops" "$def_p99" "$def_iops" "$def_moved" "$def_yield" \
 	"$off_p99" "$off_iops" "$off_moved" "$off_yield" "$BENCH_SECONDS" <<'PY'
