@@ -81,8 +81,9 @@ static void emit(int priority, const char *mountpoint, const char *uuid,
 		free(fs.f[i]);
 }
 
-static void vlog(int priority, const char *mountpoint, const char *uuid,
-		 uint64_t clusters, uint64_t bytes, const char *fmt, va_list ap)
+__attribute__((format(printf, 6, 0))) static void
+vlog(int priority, const char *mountpoint, const char *uuid, uint64_t clusters,
+     uint64_t bytes, const char *fmt, va_list ap)
 {
 	char msg[2048];
 

@@ -586,19 +586,12 @@ static void on_move(const struct tp_move_report *m, void *userdata)
 	}
 }
 
-/* The pass running: tp_scan() hands its progress callback its own state,
- * not the userdata of the options, so the callback finds the pass here. */
-static struct pacer *current;
-
 static void on_progress(const char *phase, uint64_t done, uint64_t total,
 			void *userdata)
 {
-	struct pacer *pc = current;
+	struct pacer *pc = userdata;
 	struct fsent *f;
 
-	(void)userdata;
-	if (!pc)
-		return;
 	f = pc->f;
 	enum fs_phase p = !strcmp(phase, "scan") ? PHASE_SCAN :
 			  !strcmp(phase, "plan") ? PHASE_PLAN :
@@ -764,6 +757,14 @@ static void finish_pass(struct daemon *d, struct fsent *f,
 
 	p->end = now_realtime();
 	p->granularity = f->granularity;
+	/* A failed trim fails the pass, though the moves stand: the pool has
+	 * not had its space back. */
+	if (r >= 0 && res && res->trim_error < 0) {
+		r = res->trim_error;
+		if (!p->error && asprintf(&p->error, "trimming the emptied clusters "
+					  "failed: %s", strerror(-r)) < 0)
+			p->error = NULL;
+	}
 	if (r < 0 && !(p->stop != STOP_NONE && r == -ECANCELED)) {
 		p->result = PASS_ERROR;
 		if (!p->error)
@@ -904,7 +905,6 @@ int scheduler_run_pass(struct daemon *d, struct fsent *f)
 		.on_move = on_move,
 		.userdata = &pc,
 	};
-	current = &pc;
 	r = tp_compact(dev, fs, &geo, &co, &res);
 	if (r == -ENOSYS && co.placement == TP_PLACEMENT_FALLOCATE2) {
 		log_fs(LOG_WARNING, f->mountpoint, f->uuid, UINT64_MAX, UINT64_MAX,
@@ -920,7 +920,6 @@ int scheduler_run_pass(struct daemon *d, struct fsent *f)
 	if (r < 0)
 		set_problem(f, LOG_ERR, "compaction failed: %s", strerror(-r));
 done:
-	current = NULL;
 	f->pass.stop = pc.stop;
 	finish_pass(d, f, have_res ? &res : NULL, r);
 	tp_compact_result_clear(&res);

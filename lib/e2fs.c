@@ -48,6 +48,8 @@ static int map_errcode(errcode_t err)
 	case EXT2_ET_CORRUPT_SUPERBLOCK:
 	case EXT2_ET_SHORT_READ:
 		return -EMEDIUMTYPE;
+	case EXT2_ET_CANCEL_REQUESTED:
+		return -ECANCELED;
 	case EXT2_ET_UNSUPP_FEATURE:
 	case EXT2_ET_RO_UNSUPP_FEATURE:
 	case EXT2_ET_UNIMPLEMENTED:
@@ -338,6 +340,7 @@ struct group_progress {
 	tp_progress_fn progress;
 	void *userdata;
 	uint64_t groups;
+	const volatile sig_atomic_t *stop;
 };
 
 static errcode_t group_done(ext2_filsys fs, ext2_inode_scan scan, dgrp_t group,
@@ -347,6 +350,8 @@ static errcode_t group_done(ext2_filsys fs, ext2_inode_scan scan, dgrp_t group,
 
 	if (gp->progress)
 		gp->progress("scan", (uint64_t)group + 1, gp->groups, gp->userdata);
+	if (gp->stop && *gp->stop)
+		return EXT2_ET_CANCEL_REQUESTED;
 	return 0;
 }
 
@@ -356,15 +361,17 @@ static void ext2fs_close_inode_scanp(ext2_inode_scan *scan)
 		ext2fs_close_inode_scan(*scan);
 }
 
-int tp_fs_for_each_inode(struct tp_fs *f, tp_inode_fn fn,
-			 tp_progress_fn progress, void *userdata)
+int tp_fs_for_each_inode(struct tp_fs *f, tp_inode_fn fn, void *userdata,
+			 tp_progress_fn progress, void *progress_userdata,
+			 const volatile sig_atomic_t *stop)
 {
 	ext2_filsys fs = f->fs;
 	_cleanup_(ext2fs_close_inode_scanp) ext2_inode_scan scan = NULL;
 	_cleanup_free_ struct ext2_inode_large *buf = NULL;
 	size_t inode_size = EXT2_INODE_SIZE(fs->super);
 	ext2_ino_t first_ino = EXT2_FIRST_INO(fs->super);
-	struct group_progress gp = { progress, userdata, fs->group_desc_count };
+	struct group_progress gp = { progress, progress_userdata,
+				     fs->group_desc_count, stop };
 	errcode_t err;
 
 	if (!fs->inode_map) {

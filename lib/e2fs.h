@@ -48,10 +48,12 @@ struct tp_inode {
 typedef int (*tp_inode_fn)(struct tp_fs *fs, const struct tp_inode *inode,
 			   void *userdata);
 
-/* Every inode in use (set in the inode bitmap), in inode number order.
- * progress is called once per block group. */
-int tp_fs_for_each_inode(struct tp_fs *fs, tp_inode_fn fn,
-			 tp_progress_fn progress, void *userdata);
+/* Every inode in use (set in the inode bitmap), in inode number order,
+ * to fn with userdata.  After each block group: progress with
+ * progress_userdata; and -ECANCELED if *stop is set. */
+int tp_fs_for_each_inode(struct tp_fs *fs, tp_inode_fn fn, void *userdata,
+			 tp_progress_fn progress, void *progress_userdata,
+			 const volatile sig_atomic_t *stop);
 
 enum tp_map_kind {
 	TP_MAP_DATA,      /* written data at logical..logical+len */

@@ -84,10 +84,15 @@ static int phase_scan(struct engine *e)
 		.pinned_inodes = e->o->pinned_inodes,
 		.n_pinned_inodes = e->o->n_pinned_inodes,
 		.reverse_map = true,
+		.stop = e->o->stop,
 		.progress = e->o->progress,
 		.userdata = e->o->userdata,
 	};
-	return tp_scan(e->fs, e->geo, &so, &e->map);
+	int r = tp_scan(e->fs, e->geo, &so, &e->map);
+
+	if (r == -ECANCELED)
+		e->res->stopped = true;
+	return r;
 }
 
 /* ---- plan --------------------------------------------------------------------- */
@@ -461,14 +466,19 @@ int tp_compact(const struct tp_device *dev, struct tp_fs *fs,
 			if (i == 0 && r >= 0)
 				e.mover.map = e.map;
 		}
+		if (r == -ECANCELED && ret->stopped)
+			r = 0; /* stopped during a scan: what was done stands */
 		ret->passes++;
 		if (ret->stopped || e.n_done == emptied_before ||
 		    (o->max_io && budget_left(&e) == 0))
 			break;
 	}
 	if (r >= 0) {
+		/* What the moves did stands whatever trim says: a failure
+		 * there (no CAP_SYS_ADMIN, a device that stopped taking
+		 * discards) is recorded, not returned. */
 		double t = now();
-		r = phase_trim(&e);
+		ret->trim_error = phase_trim(&e);
 		ret->phase_s[3] = now() - t;
 	}
 	ret->placement = e.mover.placer.stats;

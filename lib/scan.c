@@ -313,7 +313,8 @@ int tp_scan(struct tp_fs *fs, const struct tp_geometry *geo,
 	r = tp_fs_for_each_metadata_run(fs, add_metadata_run, m);
 	if (r < 0)
 		return r;
-	r = tp_fs_for_each_inode(fs, scan_inode, opts->progress, &s);
+	r = tp_fs_for_each_inode(fs, scan_inode, &s, opts->progress, opts->userdata,
+				 opts->stop);
 	if (r < 0) {
 		free(s.xattr_blocks);
 		return r;

@@ -316,6 +316,8 @@ static json_object *summary_json(const struct target *t,
 	json_add_u64(j, "trimmed_clusters", res->trimmed_clusters);
 	json_add_u64(j, "discarded_bytes", res->discarded_bytes);
 	json_add_u64(j, "retrimmed_clusters", res->retrimmed_clusters);
+	json_object_object_add(j, "trim_error",
+			       res->trim_error < 0 ? json_object_new_string(strerror(-res->trim_error)) : NULL);
 	p = json_object_new_object();
 	json_add_u64(p, "attempts", res->placement.attempts);
 	json_add_u64(p, "exact", res->placement.exact);
@@ -487,6 +489,11 @@ int cmd_compact(int argc, char **argv)
 	}
 
 	int exit_code = TP_EXIT_OK;
+	if (res.trim_error < 0) {
+		log_error("%s: trimming the emptied clusters failed: %s", t.path,
+			  strerror(-res.trim_error));
+		exit_code |= TP_EXIT_OPERATIONAL;
+	}
 	if (!o.dry_run && (res.stopped || res.victims_failed || res.victims_unplaced ||
 			   res.clusters_emptied < res.victims))
 		exit_code |= TP_EXIT_NOTHING;

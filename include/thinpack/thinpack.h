@@ -218,6 +218,8 @@ struct tp_scan_options {
 	/* Also keep what compaction needs: the movable extents that touch
 	 * partial clusters (the reverse map) and the free runs inside them. */
 	bool reverse_map;
+	/* Checked after each block group: -ECANCELED when set. */
+	const volatile sig_atomic_t *stop;
 	tp_progress_fn progress;
 	void *userdata;
 };
@@ -395,6 +397,8 @@ struct tp_compact_result {
 				    * that start in them, so often more */
 	uint64_t retrimmed_clusters; /* empty clusters placement wrote to
 				      * (borrow slots), trimmed again */
+	int trim_error;            /* 0, or why checking or trimming the
+				    * emptied clusters failed (-errno) */
 	struct tp_placement_stats placement;
 	uint64_t skipped[_TP_SKIP_MAX];
 	bool stopped;              /* by *stop or pace() */
