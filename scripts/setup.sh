@@ -6,7 +6,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 
 packages=(
 	# build
-	gcc make autoconf automake pkg-config
+	gcc clang make autoconf automake pkg-config
 	libext2fs-dev comerr-dev libblkid-dev libmount-dev libjson-c-dev
 	libcmocka-dev libsystemd-dev libinih-dev
 	# tests and demo (systemd: systemd-analyze for the unit's test)

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Build and run the whole test suite: the unit, image and root tiers (make
-# check); all of them again with ASan+UBSan; and make distcheck.  Run as
-# root: the root tier needs loop devices and mounts.
+# check); all of them again with ASan+UBSan; a build with clang (warnings
+# are errors there too); and make distcheck.  Run as root: the root tier
+# needs loop devices and mounts.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/scripts/setup.sh"
@@ -25,10 +26,24 @@ check() {
 
 check "$top/build"
 
-mkdir -p "$top/build-asan"
-(cd "$top/build-asan" && { [ -f Makefile ] || ../configure -q --enable-sanitizers; } &&
-	make -j"$jobs" >/dev/null)
-check "$top/build-asan"
+# build DIR CONFIGURE-ARGS...: configure (once) and build in DIR.
+build() {
+	local dir=$top/$1
+	shift
+	mkdir -p "$dir"
+	echo "== build in $dir" >&2
+	if ! (cd "$dir" && { [ -f Makefile ] || ../configure -q "$@"; } &&
+		make -j"$jobs" >/dev/null); then
+		status=1
+		return 1
+	fi
+}
+
+if build build-asan --enable-sanitizers; then
+	check "$top/build-asan"
+fi
+
+build build-clang CC=clang || true
 
 echo "== make distcheck" >&2
 make -C "$top/build" -j"$jobs" distcheck >/dev/null || status=1
