@@ -311,25 +311,6 @@ static void settings_defaults(struct settings *s)
 
 /* ---- formatting ---------------------------------------------------------------- */
 
-const char *format_duration(uint64_t s, char buf[static 32])
-{
-	static const struct {
-		char unit;
-		uint64_t seconds;
-	} units[] = { { 'w', 604800 }, { 'd', 86400 }, { 'h', 3600 }, { 'm', 60 }, { 's', 1 } };
-	size_t n = 0;
-
-	if (s == 0)
-		return strcpy(buf, "0");
-	for (size_t i = 0; i < ELEMENTSOF(units) && n < 31; i++)
-		if (s >= units[i].seconds) {
-			n += (size_t)snprintf(buf + n, 32 - n, "%" PRIu64 "%c",
-					      s / units[i].seconds, units[i].unit);
-			s %= units[i].seconds;
-		}
-	return buf;
-}
-
 static const char *format_bytes(uint64_t b, char buf[static 32])
 {
 	static const char units[] = "KMGTP";
@@ -365,7 +346,7 @@ static void print_value(const struct key *k, const struct settings *s, FILE *out
 
 	switch (k->type) {
 	case T_DURATION:
-		fputs(format_duration(*(const uint64_t *)field, buf), out);
+		fputs(tp_format_duration(*(const uint64_t *)field, buf), out);
 		break;
 	case T_RATE:
 		fputs(format_bytes(*(const uint64_t *)field, buf), out);

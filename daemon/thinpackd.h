@@ -151,7 +151,6 @@ void config_overrides_done(struct overrides *o);
 void config_print_keys(FILE *out);
 
 /* Formatting of values, shared with status and logs. */
-const char *format_duration(uint64_t s, char buf[static 32]);
 const char *format_pressure(double p, char buf[static 32]);
 
 /* ---- state.c ------------------------------------------------------------------ */

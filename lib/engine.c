@@ -131,24 +131,11 @@ static int phase_plan(struct engine *e)
 static void report(const struct engine *e, const struct tp_move *m, int result,
 		   enum tp_skip_reason why)
 {
+	struct tp_move_report r;
+
 	if (!e->o->on_move)
 		return;
-	const struct tp_rfile *f = &e->map->files[m->file];
-	struct tp_move_report r = {
-		.victim = e->geo->first_cluster + m->victim,
-		.ino = f->ino,
-		.generation = f->generation,
-		.logical = m->logical,
-		.len = m->len,
-		.source = m->source,
-		.target = m->target,
-		.has_lender = m->has_lender,
-		.right = m->right,
-		.lender_ino = m->has_lender ? e->map->files[m->lender].ino : 0,
-		.lender_logical = m->lender_logical,
-		.result = result,
-		.skip = why,
-	};
+	tp_move_describe(e->map, m, result, why, &r);
 	e->o->on_move(&r, e->o->userdata);
 }
 

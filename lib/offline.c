@@ -77,20 +77,11 @@ static double now(void)
 static void report(const struct offline *x, const struct tp_move *m, int result,
 		   enum tp_skip_reason why)
 {
+	struct tp_move_report r;
+
 	if (!x->o->on_move)
 		return;
-	const struct tp_rfile *f = &x->map->files[m->file];
-	struct tp_move_report r = {
-		.victim = x->geo->first_cluster + m->victim,
-		.ino = f->ino,
-		.generation = f->generation,
-		.logical = m->logical,
-		.len = m->len,
-		.source = m->source,
-		.target = m->target,
-		.result = result,
-		.skip = why,
-	};
+	tp_move_describe(x->map, m, result, why, &r);
 	x->o->on_move(&r, x->o->userdata);
 }
 

@@ -338,6 +338,29 @@ uint64_t tp_plan_victim_blocks(const struct tp_plan *p)
 	return p->victim_blocks;
 }
 
+void tp_move_describe(const struct tp_clustermap *map, const struct tp_move *m,
+		      int result, enum tp_skip_reason why,
+		      struct tp_move_report *ret)
+{
+	const struct tp_rfile *f = &map->files[m->file];
+
+	*ret = (struct tp_move_report){
+		.victim = map->geo.first_cluster + m->victim,
+		.ino = f->ino,
+		.generation = f->generation,
+		.logical = m->logical,
+		.len = m->len,
+		.source = m->source,
+		.target = m->target,
+		.has_lender = m->has_lender,
+		.right = m->right,
+		.lender_ino = m->has_lender ? map->files[m->lender].ino : 0,
+		.lender_logical = m->lender_logical,
+		.result = result,
+		.skip = why,
+	};
+}
+
 bool tp_plan_is_victim(const struct tp_plan *p, uint64_t cluster)
 {
 	return p->victim[cluster] == 1;

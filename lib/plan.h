@@ -79,6 +79,11 @@ void tp_plan_abandon(struct tp_plan *p, size_t done);
  * commit): plan them again after every other victim, as round `round`. */
 int tp_plan_defer(struct tp_plan *p, size_t done, unsigned round);
 
+/* A move as the caller of tp_compact() sees it (struct tp_move_report). */
+void tp_move_describe(const struct tp_clustermap *map, const struct tp_move *m,
+		      int result, enum tp_skip_reason why,
+		      struct tp_move_report *ret);
+
 /* Whether cluster (an index) is a victim of this plan. */
 bool tp_plan_is_victim(const struct tp_plan *p, uint64_t cluster);
 

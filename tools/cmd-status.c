@@ -56,25 +56,6 @@ static const char *date(double t, char buf[static 32])
 	return buf;
 }
 
-static const char *duration(uint64_t s, char buf[static 32])
-{
-	static const struct {
-		char unit;
-		uint64_t seconds;
-	} units[] = { { 'w', 604800 }, { 'd', 86400 }, { 'h', 3600 }, { 'm', 60 }, { 's', 1 } };
-	size_t n = 0;
-
-	if (s == 0)
-		return strcpy(buf, "0");
-	for (size_t i = 0; i < ELEMENTSOF(units) && n < 31; i++)
-		if (s >= units[i].seconds) {
-			n += (size_t)snprintf(buf + n, 32 - n, "%" PRIu64 "%c",
-					      s / units[i].seconds, units[i].unit);
-			s %= units[i].seconds;
-		}
-	return buf;
-}
-
 static void print_pass(const char *label, json_object *p, uint64_t granularity)
 {
 	char a[TP_SIZE_STR_MAX], b[TP_SIZE_STR_MAX], c[TP_SIZE_STR_MAX], d[32];
@@ -139,9 +120,9 @@ static void print_fs(json_object *f)
 		       get_u64(f, "clusters_left_out"));
 	printf("  %-14s interval %s, min_age %s, max_usage %" PRIu64 " %%, io_rate %s/s, "
 	       "pass_budget %s, pressure_limit %s", "settings",
-	       duration(get_u64(s, "interval"), c), duration(get_u64(s, "min_age"), d),
+	       tp_format_duration(get_u64(s, "interval"), c), tp_format_duration(get_u64(s, "min_age"), d),
 	       get_u64(s, "max_usage"), tp_format_size(get_u64(s, "io_rate"), a),
-	       duration(get_u64(s, "pass_budget"), (char[32]){ 0 }),
+	       tp_format_duration(get_u64(s, "pass_budget"), (char[32]){ 0 }),
 	       pl ? json_object_get_string(pl) : "?");
 	if (gran)
 		printf(", granularity %s (%s)", tp_format_size(gran, b),

@@ -33,6 +33,9 @@ int tp_parse_duration(const char *s, uint64_t *ret_seconds);
 #define TP_SIZE_STR_MAX 32
 /* "0 B", "4.0 KiB", "1.5 GiB".  Returns buf. */
 const char *tp_format_size(uint64_t bytes, char buf[static TP_SIZE_STR_MAX]);
+/* "0", "45s", "1d12h", "2w3d": what tp_parse_duration() reads back.
+ * Returns buf. */
+const char *tp_format_duration(uint64_t seconds, char buf[static TP_SIZE_STR_MAX]);
 
 /* ---- discover: what a path names, and its device ----------------------- */
 

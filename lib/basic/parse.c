@@ -197,3 +197,24 @@ const char *tp_format_size(uint64_t bytes, char buf[static TP_SIZE_STR_MAX])
 		 (uint64_t)(tenths / 10), (unsigned)(tenths % 10), units[i]);
 	return buf;
 }
+
+const char *tp_format_duration(uint64_t s, char buf[static TP_SIZE_STR_MAX])
+{
+	static const struct {
+		char unit;
+		uint64_t seconds;
+	} units[] = { { 'w', 604800 }, { 'd', 86400 }, { 'h', 3600 },
+		      { 'm', 60 },     { 's', 1 } };
+	size_t n = 0;
+
+	if (s == 0)
+		return strcpy(buf, "0");
+	for (size_t i = 0; i < ELEMENTSOF(units) && n < TP_SIZE_STR_MAX - 1; i++)
+		if (s >= units[i].seconds) {
+			n += (size_t)snprintf(buf + n, TP_SIZE_STR_MAX - n,
+					      "%" PRIu64 "%c", s / units[i].seconds,
+					      units[i].unit);
+			s %= units[i].seconds;
+		}
+	return buf;
+}

@@ -347,9 +347,35 @@ static void test_format_size_matches_reference(void **state)
 		}
 }
 
+/* tp_format_duration() writes what tp_parse_duration() reads back. */
+static void test_format_duration(void **state)
+{
+	static const struct {
+		uint64_t s;
+		const char *text;
+	} t[] = {
+		{ 0, "0" }, { 1, "1s" }, { 59, "59s" }, { 60, "1m" },
+		{ 90, "1m30s" }, { 3600, "1h" }, { 86400, "1d" },
+		{ 129600, "1d12h" }, { 604800, "1w" }, { 694861, "1w1d1h1m1s" },
+	};
+	char buf[TP_SIZE_STR_MAX];
+	uint64_t back;
+
+	(void)state;
+	for (size_t i = 0; i < ELEMENTS(t); i++)
+		assert_string_equal(tp_format_duration(t[i].s, buf), t[i].text);
+	for (uint64_t s = 0; s < 3 * 86400; s += 7919) {
+		assert_int_equal(tp_parse_duration(tp_format_duration(s, buf), &back), 0);
+		assert_true(back == s);
+	}
+	assert_int_equal(tp_parse_duration(tp_format_duration(UINT64_MAX / 2, buf), &back), 0);
+	assert_true(back == UINT64_MAX / 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_format_duration),
 		cmocka_unit_test(test_parse_size_accepts),
 		cmocka_unit_test(test_parse_size_rejects),
 		cmocka_unit_test(test_parse_size_largest),
