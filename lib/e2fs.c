@@ -90,33 +90,6 @@ static void format_uuid(const uint8_t u[16], char out[37])
 	out[j] = '\0';
 }
 
-static int fill_info(struct tp_fs *f);
-
-int tp_fs_open(const struct tp_device *dev, struct tp_fs **ret)
-{
-	_cleanup_(tp_fs_closep) struct tp_fs *f = NULL;
-	int flags = EXT2_FLAG_64BITS | EXT2_FLAG_SKIP_MMP |
-		    EXT2_FLAG_IGNORE_CSUM_ERRORS;
-	errcode_t err;
-	int r;
-
-	f = calloc(1, sizeof(*f));
-	if (!f)
-		return -ENOMEM;
-	err = ext2fs_open2(dev->device, NULL, flags, 0, 0, unix_io_manager, &f->fs);
-	if (err) {
-		f->fs = NULL;
-		return map_errcode(err);
-	}
-
-	r = fill_info(f);
-	if (r < 0)
-		return r;
-	last_error = 0;
-	*ret = TAKE_PTR(f);
-	return 0;
-}
-
 /* What the superblock says, and the inodes it names. */
 static int fill_info(struct tp_fs *f)
 {
@@ -147,10 +120,14 @@ static int fill_info(struct tp_fs *f)
 	return 0;
 }
 
-int tp_fs_open_rw(const struct tp_device *dev, struct tp_fs **ret)
+/*
+ * Open DEV with libext2fs FLAGS. A read-write open is refused with -EUCLEAN
+ * when the filesystem is not clean (journal to replay, errors recorded),
+ * and loads the allocation bitmaps it is going to change.
+ */
+static int open_fs(const struct tp_device *dev, int flags, struct tp_fs **ret)
 {
 	_cleanup_(tp_fs_closep) struct tp_fs *f = NULL;
-	int flags = EXT2_FLAG_RW | EXT2_FLAG_64BITS | EXT2_FLAG_EXCLUSIVE;
 	errcode_t err;
 	int r;
 
@@ -162,19 +139,35 @@ int tp_fs_open_rw(const struct tp_device *dev, struct tp_fs **ret)
 		f->fs = NULL;
 		return map_errcode(err);
 	}
-	struct ext2_super_block *sb = f->fs->super;
-	if (ext2fs_has_feature_journal_needs_recovery(sb) ||
-	    (sb->s_state & EXT2_ERROR_FS) || !(sb->s_state & EXT2_VALID_FS))
-		return -EUCLEAN;
+	if (flags & EXT2_FLAG_RW) {
+		struct ext2_super_block *sb = f->fs->super;
+		if (ext2fs_has_feature_journal_needs_recovery(sb) ||
+		    (sb->s_state & EXT2_ERROR_FS) || !(sb->s_state & EXT2_VALID_FS))
+			return -EUCLEAN;
+	}
 	r = fill_info(f);
 	if (r < 0)
 		return r;
-	err = ext2fs_read_bitmaps(f->fs);
-	if (err)
-		return map_errcode(err);
+	if (flags & EXT2_FLAG_RW) {
+		err = ext2fs_read_bitmaps(f->fs);
+		if (err)
+			return map_errcode(err);
+	}
 	last_error = 0;
 	*ret = TAKE_PTR(f);
 	return 0;
+}
+
+int tp_fs_open(const struct tp_device *dev, struct tp_fs **ret)
+{
+	return open_fs(dev, EXT2_FLAG_64BITS | EXT2_FLAG_SKIP_MMP |
+			    EXT2_FLAG_IGNORE_CSUM_ERRORS, ret);
+}
+
+int tp_fs_open_rw(const struct tp_device *dev, struct tp_fs **ret)
+{
+	return open_fs(dev, EXT2_FLAG_RW | EXT2_FLAG_64BITS | EXT2_FLAG_EXCLUSIVE,
+		       ret);
 }
 
 const struct tp_fs_info *tp_fs_get_info(const struct tp_fs *f)

@@ -262,3 +262,21 @@ tp_expect_eq() {
 		tp_fail "$1: got '$2', want '$3'"
 	fi
 }
+
+# tp_snapshot MOUNTPOINT: record every file's contents and extents, and the
+# space accounting, for tp_expect_unchanged.
+tp_snapshot() {
+	"$PYTHON3" "$TP_PY" layout "$1" >"$TP_WORK/layout.before"
+	"$PYTHON3" "$TP_PY" space "$1" >"$TP_WORK/space.before"
+}
+
+# tp_expect_unchanged MOUNTPOINT: no file changed in contents or extents
+# since tp_snapshot, and no block or inode was leaked or gained.
+tp_expect_unchanged() {
+	"$PYTHON3" "$TP_PY" layout "$1" >"$TP_WORK/layout.after"
+	cmp -s "$TP_WORK/layout.before" "$TP_WORK/layout.after" ||
+		tp_fail "files changed: $(diff "$TP_WORK/layout.before" "$TP_WORK/layout.after" | head -6)"
+	"$PYTHON3" "$TP_PY" space "$1" >"$TP_WORK/space.after"
+	tp_expect_eq "free + owned blocks, free inodes" "$(cat "$TP_WORK/space.after")" \
+		"$(cat "$TP_WORK/space.before")"
+}

@@ -25,8 +25,7 @@ sync
 	--granularity 1048576 --min-age 0 >"$TP_WORK/bound.json"
 bound=$("$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["reclaim"]["bound_clusters"])' "$TP_WORK/bound.json")
 [ "$bound" -ge 30 ] || tp_die "aging left a bound of only $bound clusters"
-"$PYTHON3" "$TP_PY" layout "$m" >"$TP_WORK/layout.before"
-"$PYTHON3" "$TP_PY" space "$m" >"$TP_WORK/space.before"
+tp_snapshot "$m"
 chunks_before=$(tp_chunks "$TP_IMG")
 
 conf=$TP_WORK/thinpackd.conf
@@ -127,12 +126,7 @@ print("watchdog: %d pings, longest gap %.2f s" % (len(t), max(gaps)), file=sys.s
 assert len(t) >= 3 and max(gaps) < 3.0, gaps
 PY
 
-"$PYTHON3" "$TP_PY" layout "$m" >"$TP_WORK/layout.after"
-cmp -s "$TP_WORK/layout.before" "$TP_WORK/layout.after" ||
-	tp_fail "files changed: $(diff "$TP_WORK/layout.before" "$TP_WORK/layout.after" | head -6)"
-"$PYTHON3" "$TP_PY" space "$m" >"$TP_WORK/space.after"
-tp_expect_eq "free + owned blocks, free inodes" "$(cat "$TP_WORK/space.after")" \
-	"$(cat "$TP_WORK/space.before")"
+tp_expect_unchanged "$m"
 tp_umount "$m"
 tp_fsck "$TP_DEV"
 tp_done
