@@ -26,6 +26,10 @@ compact.py emptied BEFORE.json AFTER.json OUT.json [VICTIMS.json]
 compact.py victim-files MOUNTPOINT VICTIMS.json
     The regular files (one path per inode) with a data block in a victim
     cluster, by FIEMAP of every file; one path a line.
+compact.py inode-blocks DEV FILES
+    How many inode-table blocks hold the inodes of the files listed (one
+    path a line) on the ext4 mounted from DEV: a move rewrites each of
+    them at least twice, in the journal and in place.
 compact.py jbd2 DEV
     "TRANSACTIONS REQUESTED LOGGED_BLOCKS" of the journal of the ext4 mounted from
     DEV, from /proc/fs/jbd2 (the logged blocks are transactions times the
@@ -40,6 +44,7 @@ Needs TESTS_LIB (the directory of tp.py) in the environment.
 
 import json
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.environ.get("TESTS_LIB", os.path.join(
@@ -101,7 +106,8 @@ def cmd_usage(dev, granularity, out):
     C = int(granularity) // bs
     n = count // C
     used = [C] * n
-    for lo, hi in tp.dumpe2fs_free_ranges(dev, ratio):
+    free = tp.dumpe2fs_free_ranges(dev, ratio)
+    for lo, hi in free:
         b, hi = lo, min(hi, n * C)
         while b < hi:
             c = b // C
@@ -109,7 +115,41 @@ def cmd_usage(dev, granularity, out):
             used[c] -= e - b
             b = e
     with open(out, "w") as f:
-        json.dump({"block_size": bs, "cluster_blocks": C, "used": used}, f)
+        json.dump({"block_size": bs, "cluster_blocks": C, "used": used,
+                   "free": free}, f)
+
+
+def hole_floor(usage, emptied):
+    """The holes the data of the emptied clusters can go to: free runs in
+    the clusters that were partial before and stay (across adjacent ones,
+    as thinpack counts them).  Returns (number, blocks, the fewest of them,
+    largest first, that hold the data)."""
+    C, used = usage["cluster_blocks"], usage["used"]
+    gone = set(emptied["clusters"])
+    stays = lambda c: (c < len(used) and 0 < used[c] < C  # noqa: E731
+                       and c not in gone)
+    holes = []
+    for lo, hi in usage["free"]:
+        b, run = lo, 0
+        while b < hi:
+            c = b // C
+            e = min(hi, (c + 1) * C)
+            if stays(c):
+                run += e - b
+            elif run:
+                holes.append(run)
+                run = 0
+            b = e
+        if run:
+            holes.append(run)
+    need = sum(used[c] for c in gone)
+    fewest, got = 0, 0
+    for h in sorted(holes, reverse=True):
+        if got >= need:
+            break
+        got += h
+        fewest += 1
+    return len(holes), sum(holes), fewest
 
 
 def cmd_emptied(before, after, out, victims=None):
@@ -165,6 +205,17 @@ def cmd_victim_files(top, victims):
           % (n, len(want)), file=sys.stderr)
 
 
+def cmd_inode_blocks(dev, files):
+    """How many inode-table blocks hold the inodes of the files listed."""
+    out = subprocess.run(["dumpe2fs", "-h", dev], capture_output=True,
+                         text=True, check=True).stdout
+    f = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+    per = int(f["Block size"]) // int(f["Inode size"])
+    with open(files) as fl:
+        print(len({(os.stat(p.rstrip("\n")).st_ino - 1) // per
+                   for p in fl if p.strip()}))
+
+
 def cmd_jbd2(dev):
     name = os.path.basename(os.path.realpath(dev))
     path = "/proc/fs/jbd2/%s-8/info" % name
@@ -218,7 +269,8 @@ def cmd_summary(path):
           "cluster, whole, into an O_TMPFILE donor)" % r["rewrite_cmd"])
     print()
     with open(r["usage_before_json"]) as f:
-        ub = json.load(f)["used"]
+        usage_before = json.load(f)
+    ub = usage_before["used"]
     print("aged state: %d of %d clusters empty, %d full, %d partial; the pool "
           "holds %.1f MiB of data for the image (%.1f MiB for each restored "
           "copy)" % (em["empty_before"], len(ub),
@@ -274,6 +326,22 @@ def cmd_summary(path):
                              fs.get("trimmed_clusters", 0),
                              mib(fs.get("discarded_bytes", 0)),
                              fs.get("retrimmed_clusters", 0)))
+    n_holes, hole_blocks, fewest = hole_floor(usage_before, em)
+    print("    placements (each copies a lender's block there and back and "
+          "writes a first block twice)\n"
+          "      %d, 3 blocks each                        %9.1f MiB"
+          % (p["attempts"], mib(3 * p["attempts"] * bs)))
+    print("    holes in the clusters that stay: %d, %.1f MiB, for %.1f MiB "
+          "to move;\n      the fewest that hold it, largest first: %d"
+          % (n_holes, mib(hole_blocks * bs), mib(minio), fewest))
+    ib = i("victim_inode_blocks")
+    print("    inode-table blocks of the files moved: %d, each written at "
+          "least twice  %5.1f MiB" % (ib, mib(2 * ib * bs)))
+    if minio:
+        print("    floor of the ratio with borrow placement   %9.2f     "
+              "(data, 3 blocks in each of those %d holes, the inode "
+              "blocks twice)" % ((minio + (3 * fewest + 2 * ib) * bs) / minio,
+                                 fewest))
     if minio:
         ratio = written / minio
         ok = ratio <= TARGET_IO_RATIO
@@ -361,6 +429,8 @@ def main():
         cmd_emptied(*a[1:])
     elif a[0] == "victim-files" and len(a) == 3:
         cmd_victim_files(*a[1:])
+    elif a[0] == "inode-blocks" and len(a) == 3:
+        cmd_inode_blocks(*a[1:])
     elif a[0] == "jbd2" and len(a) == 2:
         cmd_jbd2(a[1])
     elif a[0] == "summary" and len(a) == 2:

@@ -254,6 +254,7 @@ detach_thin
 restore_thin
 mount -o noatime "$INNER" "$MNT"
 "${HELPER[@]}" victim-files "$MNT" "$WORK/emptied.json" >"$WORK/files"
+put victim_inode_blocks "$("${HELPER[@]}" inode-blocks "$INNER" "$WORK/files")"
 put base_pool_before "$(allocated "$TIMG")"
 drop_caches
 w0=$(sectors "$INNER" 7)
