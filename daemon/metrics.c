@@ -19,6 +19,7 @@
 #include <json-c/json.h>
 
 #include "thinpackd.h"
+#include "json-add.h"
 #include "basic/cleanup.h"
 
 #define STATUS_PERIOD_S 0.2
@@ -117,21 +118,6 @@ char *daemon_status_line(const struct daemon *d)
 }
 
 /* ---- the status JSON -------------------------------------------------------------- */
-
-static void add_u64(json_object *o, const char *key, uint64_t v)
-{
-	json_object_object_add(o, key, json_object_new_uint64(v));
-}
-
-static void add_double(json_object *o, const char *key, double v)
-{
-	json_object_object_add(o, key, json_object_new_double(v));
-}
-
-static void add_string(json_object *o, const char *key, const char *v)
-{
-	json_object_object_add(o, key, v ? json_object_new_string(v) : NULL);
-}
 
 static json_object *pass_json(const struct pass_info *p)
 {

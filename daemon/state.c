@@ -29,6 +29,7 @@
 #include <json-c/json.h>
 
 #include "thinpackd.h"
+#include "json-add.h"
 #include "basic/cleanup.h"
 
 const char *pass_result_to_string(enum pass_result r)
@@ -213,21 +214,6 @@ int state_load(const char *dir, const char *uuid, struct fs_state *ret)
 	json_object_put(root);
 	*ret = st;
 	return 0;
-}
-
-static void add_u64(json_object *o, const char *key, uint64_t v)
-{
-	json_object_object_add(o, key, json_object_new_uint64(v));
-}
-
-static void add_double(json_object *o, const char *key, double v)
-{
-	json_object_object_add(o, key, json_object_new_double(v));
-}
-
-static void add_string(json_object *o, const char *key, const char *v)
-{
-	json_object_object_add(o, key, v ? json_object_new_string(v) : NULL);
 }
 
 int state_save(const char *dir, const char *uuid, const char *mountpoint,
