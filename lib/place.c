@@ -196,28 +196,38 @@ static int write_block_direct(struct tp_placer *p, int fd, uint64_t blk)
 	return r;
 }
 
+/* ext4 aligns a normalised window of 1 MiB or more to its size, and a
+ * smaller one starts at block 0 and covers the whole (small) donor: a
+ * window never ends inside the 1 MiB-aligned stretch it starts in. */
+#define WINDOW_GRAIN (1u << 20)
+
 /*
  * Allocate donor [start, start + n) at [target, target + n), given that
  * donor block start - 1 sits at target - 1 (merge-left, with a fence at
  * start + n), or donor block start + n at target + n with start == 0 and
  * nothing mapped left of it (merge-right).  One written block at start
- * makes a request whose normalised window is exactly [start, start + n):
- * ext4 merges it with the neighbour, which sets TRY_GOAL at target, and
- * leaves target + 1 .. target + n - 1 as the inode's preallocation, which
- * fallocate then consumes.  Returns how many leading blocks landed in
- * place; what landed elsewhere is punched out again.
+ * makes a request whose normalised window reaches from start to the fence
+ * or to the window's end: ext4 merges it with the neighbour, which sets
+ * TRY_GOAL at target, and leaves the rest of the window as the inode's
+ * preallocation, which fallocate then consumes -- no further than the
+ * next WINDOW_GRAIN boundary, where the window may end: past it ext4
+ * would allocate wherever it likes, maybe inside the hole but not in
+ * order, and blocks punched out again stay busy until the next journal
+ * commit, so that the next step could not have them.  Returns how many
+ * leading blocks landed in place; what landed elsewhere is punched out.
  */
 static int allocate(struct tp_placer *p, int fd, uint64_t start,
 		    uint64_t target, uint64_t n, uint64_t *ret_placed)
 {
 	uint32_t bs = p->block_size;
-	uint64_t placed = 0;
+	uint64_t grain = MAX(WINDOW_GRAIN / bs, 1u), placed = 0;
+	uint64_t end = MIN(start + n, (start / grain + 1) * grain);
 	int r;
 
 	r = write_block_direct(p, fd, start);
 	if (r < 0)
 		return r;
-	r = falloc(fd, bs, start + 1, n - 1);
+	r = falloc(fd, bs, start + 1, end - start - 1);
 	if (r < 0)
 		return r;
 	r = placed_prefix(fd, bs, start, target, n, &placed);
@@ -347,8 +357,8 @@ static int borrow_place(struct tp_placer *p, const struct tp_place_request *q,
 	r = allocate(p, d.fd, d.start, T, n, &placed);
 	if (r < 0)
 		goto fail;
-	/* A long hole may take more than one preallocation: the donor's own
-	 * placed prefix is the next merge-left neighbour. */
+	/* A long hole takes a step for each window (allocate()): the
+	 * donor's own placed prefix is the next merge-left neighbour. */
 	while (placed > 0 && placed < n) {
 		uint64_t more = 0;
 		r = allocate(p, d.fd, d.start + placed, T + placed, n - placed,
