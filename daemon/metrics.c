@@ -185,8 +185,6 @@ int status_write(const struct daemon *d, const char *path)
 {
 	json_object *root = json_object_new_object(), *arr = json_object_new_array();
 	_cleanup_free_ char *line = daemon_status_line(d);
-	const char *text;
-	int r;
 
 	add_u64(root, "version", 1);
 	add_u64(root, "pid", (uint64_t)getpid());
@@ -224,11 +222,7 @@ int status_write(const struct daemon *d, const char *path)
 		json_object_array_add(arr, o);
 	}
 	json_object_object_add(root, "filesystems", arr);
-	text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
-							    JSON_C_TO_STRING_NOSLASHESCAPE);
-	r = write_file_atomic(path, text, strlen(text), 0644);
-	json_object_put(root);
-	return r;
+	return write_json_atomic(path, root);
 }
 
 /* ---- Prometheus text format --------------------------------------------------------- */
@@ -267,27 +261,22 @@ static void family(FILE *out, const char *name, enum mtype t, const char *help)
 		t == COUNTER ? "counter" : "gauge");
 }
 
-#define PER_FS_U64(name, type, help, expr)                                     \
+/* One sample per filesystem of metric NAME: EXPR, of C type CTYPE, printed
+ * with FMT. */
+#define PER_FS(name, type, help, fmt, ctype, expr)                             \
 	do {                                                                   \
 		family(out, name, type, help);                                 \
 		for (size_t i_ = 0; i_ < d->n_fs; i_++) {                      \
 			const struct fsent *f = d->fs[i_];                     \
 			fputs(name, out);                                      \
 			labels(out, f, NULL, NULL);                            \
-			fprintf(out, " %" PRIu64 "\n", (uint64_t)(expr));      \
+			fprintf(out, " " fmt "\n", (ctype)(expr));             \
 		}                                                              \
 	} while (0)
-
-#define PER_FS_DOUBLE(name, type, help, expr)                                  \
-	do {                                                                   \
-		family(out, name, type, help);                                 \
-		for (size_t i_ = 0; i_ < d->n_fs; i_++) {                      \
-			const struct fsent *f = d->fs[i_];                     \
-			fputs(name, out);                                      \
-			labels(out, f, NULL, NULL);                            \
-			fprintf(out, " %.3f\n", (double)(expr));               \
-		}                                                              \
-	} while (0)
+#define PER_FS_U64(name, type, help, expr) \
+	PER_FS(name, type, help, "%" PRIu64, uint64_t, expr)
+#define PER_FS_DOUBLE(name, type, help, expr) \
+	PER_FS(name, type, help, "%.3f", double, expr)
 
 int metrics_write(const struct daemon *d, const char *path)
 {

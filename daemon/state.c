@@ -223,8 +223,6 @@ int state_save(const char *dir, const char *uuid, const char *mountpoint,
 	json_object *root = json_object_new_object(), *t = json_object_new_object(),
 		    *l = json_object_new_object(), *sk = json_object_new_object(),
 		    *fc = json_object_new_array();
-	const char *text;
-	int r;
 
 	if (!path || !root || !t || !l || !sk || !fc) {
 		json_object_put(root);
@@ -277,11 +275,7 @@ int state_save(const char *dir, const char *uuid, const char *mountpoint,
 	}
 	json_object_object_add(root, "failed_clusters", fc);
 
-	text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
-							    JSON_C_TO_STRING_NOSLASHESCAPE);
-	r = write_file_atomic(path, text, strlen(text), 0644);
-	json_object_put(root);
-	return r;
+	return write_json_atomic(path, root);
 }
 
 /* ---- helpers of the whole daemon ----------------------------------------------- */
@@ -314,6 +308,16 @@ int write_file_atomic(const char *path, const char *data, size_t len, mode_t mod
 		r = -errno;
 	if (r < 0)
 		(void)unlink(tmp);
+	return r;
+}
+
+int write_json_atomic(const char *path, json_object *root)
+{
+	const char *text = json_object_to_json_string_ext(
+		root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+	int r = write_file_atomic(path, text, strlen(text), 0644);
+
+	json_object_put(root);
 	return r;
 }
 
