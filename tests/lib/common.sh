@@ -62,6 +62,22 @@ tp_require_root() {
 	fi
 }
 
+# tp_private_mounts "$@": run the rest of the test in a mount namespace of
+# its own (first thing, after tp_require_root).  A test that watches the
+# whole mount table needs it: the root tests run in parallel, and the
+# mounts another test makes after this point are not seen here (nor are
+# this test's seen there).  If the test dies, its mounts go with the
+# namespace.
+tp_private_mounts() {
+	if [ "${TP_PRIVATE_MOUNTS:-}" = 1 ]; then
+		unset TP_PRIVATE_MOUNTS
+		return 0
+	fi
+	command -v unshare >/dev/null 2>&1 || tp_die "needs unshare"
+	exec env TP_PRIVATE_MOUNTS=1 unshare --mount --propagation private \
+		bash "$0" "$@"
+}
+
 # ---- resources, released in reverse order at exit, even on failure -------
 
 # One stack of "mount DIR" and "loop DEV" entries: a loop device under a

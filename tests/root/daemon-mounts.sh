@@ -5,9 +5,11 @@
 # X-thinpack.skip keeps a filesystem out of [*] (every ext4 of this host
 # that is not the test's is marked so, in a private fstab given through
 # LIBMOUNT_FSTAB; min_age is ten years and trim off besides, so that a
-# mistake could move nothing there).
+# mistake could move nothing there).  It runs in a mount namespace of its
+# own, so that the mounts of the root tests running beside it do not show.
 . "${TESTS_DIR:-$(dirname "$0")/..}/root/daemon-lib.sh"
 tp_require_root
+tp_private_mounts "$@"
 td_setup
 tp_thin_pool 1G
 tp_thin_fs a 64M
