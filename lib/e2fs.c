@@ -106,6 +106,7 @@ static int fill_info(struct tp_fs *f)
 	info->extents = ext2fs_has_feature_extents(sb);
 	info->needs_recovery = ext2fs_has_feature_journal_needs_recovery(sb);
 	info->quota = ext2fs_has_feature_quota(sb);
+	info->fast_commit = ext2fs_has_feature_fast_commit(sb);
 	format_uuid(sb->s_uuid, info->uuid);
 	memcpy(info->label, sb->s_volume_name, sizeof(sb->s_volume_name));
 	info->label[sizeof(sb->s_volume_name)] = '\0';

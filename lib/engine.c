@@ -213,8 +213,9 @@ static int phase_move(struct engine *e)
 		}
 		if (round > committed) {
 			/* The victims put off: one commit frees their holes. */
-			if (syncfs(e->mount_fd) < 0)
-				return -errno;
+			r = tp_journal_commit(e->mount_fd, e->mover.fast_commit);
+			if (r < 0)
+				return r;
 			tp_mover_committed(&e->mover);
 			committed = round;
 		}
@@ -316,8 +317,9 @@ static int phase_trim(struct engine *e)
 	if (e->o->dry_run)
 		return 0;
 	/* Freed blocks show as free, and can be trimmed, once committed. */
-	if (syncfs(e->mount_fd) < 0)
-		return -errno;
+	r = tp_journal_commit(e->mount_fd, e->mover.fast_commit);
+	if (r < 0)
+		return r;
 	todo = malloc((e->n_done + p->n_dirty + 1) * sizeof(*todo));
 	if (!todo)
 		return -ENOMEM;
@@ -376,8 +378,9 @@ static int next_pass(struct engine *e, struct tp_fs **own)
 {
 	int r;
 
-	if (syncfs(e->mount_fd) < 0)
-		return -errno;
+	r = tp_journal_commit(e->mount_fd, e->mover.fast_commit);
+	if (r < 0)
+		return r;
 	tp_mover_committed(&e->mover);
 	e->plan = tp_plan_free(e->plan);
 	e->map = tp_clustermap_free(e->map);
@@ -437,6 +440,7 @@ int tp_compact(const struct tp_device *dev, struct tp_fs *fs,
 		.mount_fd = e.mount_fd,
 		.dev = dev->devno,
 		.block_size = geo->block_size,
+		.fast_commit = tp_fs_get_info(fs)->fast_commit,
 	};
 	r = tp_placer_init(&e.mover.placer, o->placement, e.mount_fd,
 			   geo->block_size, o->fallocate2_nr);
@@ -503,8 +507,9 @@ int tp_trim_empty(const struct tp_device *dev, struct tp_fs *fs,
 	fd = open(dev->mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (syncfs(fd) < 0)
-		return -errno;
+	r = tp_journal_commit(fd, tp_fs_get_info(fs)->fast_commit);
+	if (r < 0)
+		return r;
 	r = tp_scan(fs, g, &so, &map);
 	if (r < 0)
 		return r;

@@ -6,6 +6,7 @@
  *   move-ext.c  EXT4_IOC_MOVE_EXT swap blocks between two files
  *   trim.c      FITRIM            discard free ranges
  *   handle.c    open_by_handle_at, leases, inode flags
+ *   commit.c    fsync of an O_TMPFILE: a journal commit
  * All in filesystem blocks unless named _bytes; all return >= 0 or -errno.
  */
 #ifndef TP_KIO_H
@@ -104,5 +105,13 @@ void tp_lease_release(int fd);
 #define TP_LEASE_SIGNAL SIGIO
 /* FS_IOC_GETFLAGS */
 int tp_inode_flags(int fd, uint32_t *ret_flags);
+
+/* ---- commit.c ---- */
+
+/* Commit the running journal transaction of the filesystem of mount_fd,
+ * so that the blocks it freed can be allocated and show free, without
+ * writing metadata in place as syncfs() does.  fast_commit: the
+ * filesystem has the fast_commit feature (syncfs() is used then). */
+int tp_journal_commit(int mount_fd, bool fast_commit);
 
 #endif

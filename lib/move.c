@@ -198,8 +198,9 @@ static int target_free(struct tp_mover *mv, uint64_t blk, uint64_t len, bool *re
 		mv->needs_commit = true;
 		return 0;
 	}
-	if (syncfs(mv->mount_fd) < 0)
-		return -errno;
+	r = tp_journal_commit(mv->mount_fd, mv->fast_commit);
+	if (r < 0)
+		return r;
 	tp_mover_committed(mv);
 	mv->commits++;
 	return tp_fsmap_is_free(mv->mount_fd, mv->dev, mv->block_size, blk, len, ret);

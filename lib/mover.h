@@ -28,6 +28,7 @@ struct tp_mover {
 		size_t n, cap;
 	} pending;
 	uint64_t commits;       /* forced to see freed blocks */
+	bool fast_commit;       /* for tp_journal_commit() */
 	/* A target that only a journal commit would free: with may_defer,
 	 * say so in needs_commit (and fail) rather than commit now, so that
 	 * one commit serves all such victims, put off to the end. */

@@ -116,6 +116,7 @@ struct tp_fs_info {
 	bool extents;        /* the extent feature */
 	bool needs_recovery; /* journal not replayed: on-disk state may be stale */
 	bool quota;          /* the quota feature: usage lives in quota inodes */
+	bool fast_commit;    /* the fast_commit feature */
 	char uuid[37];
 	char label[17];
 };
