@@ -176,6 +176,39 @@ static bool pending_overlaps(const struct tp_mover *mv, uint64_t blk, uint64_t l
 	return false;
 }
 
+/* What closing donor d frees, busy until the next commit: all it maps
+ * (helpers wherever ext4 put them, the victim's old blocks, what is left
+ * of the target), but the borrowed block, which goes back to its lender,
+ * bringing back the helper block that was in its place. */
+static void pending_add_donor(struct tp_mover *mv, const struct tp_donor *d,
+			      uint64_t T, uint64_t placed, uint64_t total)
+{
+	struct tp_fe_list l = { 0 };
+	struct stat st;
+
+	if (fstat(d->fd, &st) < 0 ||
+	    tp_fiemap(d->fd, mv->block_size, 0,
+		      ((uint64_t)st.st_size + mv->block_size - 1) / mv->block_size,
+		      false, &l) < 0) {
+		/* not all of it, then: what is known */
+		pending_add(mv, d->fence_physical, 1);
+		pending_add(mv, T + placed, total - placed);
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		const struct tp_fe *e = &l.v[i];
+		uint64_t slot = d->borrow_slot;
+		if (d->borrowed && e->logical <= slot && slot < e->logical + e->len) {
+			pending_add(mv, e->physical, slot - e->logical);
+			pending_add(mv, e->physical + (slot - e->logical) + 1,
+				    e->logical + e->len - slot - 1);
+		} else {
+			pending_add(mv, e->physical, e->len);
+		}
+	}
+	pending_add(mv, d->slot_physical, 1);
+	tp_fe_list_clear(&l);
+}
+
 void tp_mover_done(struct tp_mover *mv)
 {
 	free(mv->pending.v);
@@ -376,13 +409,10 @@ int tp_mover_move(struct tp_mover *mv, const struct tp_move *moves, size_t n,
 
 out:
 	if (d.fd >= 0) {
-		/* what closing the donor frees, until the next commit */
-		pending_add(mv, d.slot_physical, 1);
-		pending_add(mv, d.fence_physical, 1);
 		uint64_t placed = 0;
 		for (size_t i = 0; i < k; i++)
 			placed += moves[i].len;
-		pending_add(mv, T + placed, total - placed);
+		pending_add_donor(mv, &d, T, placed, total);
 		if (tp_donor_release(&d) < 0)
 			mv->placer.stats.unreturned++;
 	}
