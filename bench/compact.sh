@@ -25,6 +25,9 @@
 #   BENCH_SAVE     a directory: keep thinpack's JSON, the helpers' outputs
 #                  and the figures there
 #   BENCH_TMPDIR   where the scratch directory goes (default $TMPDIR or /tmp)
+#   BENCH_AGED     a file: the aged image is saved there, or, when it
+#                  exists, taken from there instead of aging a new one (to
+#                  compare two builds from the same start)
 #   CI             true: fail instead of skipping when not root
 
 # `$(SHELL) compact.sh` may start us under a POSIX sh: switch to bash.
@@ -153,25 +156,39 @@ truncate -s "$((BENCH_IMAGE_MB + 512))M" "$POOL_IMG"
 mkfs.ext4 -q -F -O bigalloc -C 1M -E nodiscard "$POOL_IMG"
 POOL_LOOP=$(losetup --find --show "$POOL_IMG")
 mount "$POOL_LOOP" "$POOL"
-truncate -s "${BENCH_IMAGE_MB}M" "$TIMG"
-attach_thin
-[[ $DIO == on ]] || say "bench/compact: note: the pool does not take direct I/O; the loop device is buffered"
-# Inode tables zeroed now: else ext4lazyinit zeroes them in the background
-# of whichever mount comes next, up to 8 MiB of writes that are not
-# thinpack's inside the measured run (seen: one run of six at 1.65).
-mkfs.ext4 -q -F -E nodiscard,lazy_itable_init=0 -b 4096 -L thinpack-bench "$INNER"
-mount -o noatime "$INNER" "$MNT"
-t=$(now)
-"$PYTHON3" "$TESTS_LIB/tp.py" age "$MNT" --seed "$BENCH_SEED"
-sync
-fstrim "$MNT"
-sync
-umount "$MNT"
-detach_thin
-sync -f "$TIMG"
-POOL_AGED=$(allocated "$TIMG")
-"${HELPER[@]}" copy "$TIMG" "$AGED"
-say "bench/compact: aged in $(since "$t") s"
+if [[ -n ${BENCH_AGED:-} && -f $BENCH_AGED ]]; then
+	# The aged image of an earlier run: the same starting point for
+	# comparing two builds (aging is not the same twice).
+	say "bench/compact: the aged image $BENCH_AGED"
+	"${HELPER[@]}" copy "$BENCH_AGED" "$TIMG"
+	sync -f "$TIMG"
+	POOL_AGED=$(allocated "$TIMG")
+	"${HELPER[@]}" copy "$BENCH_AGED" "$AGED"
+else
+	truncate -s "${BENCH_IMAGE_MB}M" "$TIMG"
+	attach_thin
+	[[ $DIO == on ]] || say "bench/compact: note: the pool does not take direct I/O; the loop device is buffered"
+	# Inode tables zeroed now: else ext4lazyinit zeroes them in the background
+	# of whichever mount comes next, up to 8 MiB of writes that are not
+	# thinpack's inside the measured run (seen: one run of six at 1.65).
+	mkfs.ext4 -q -F -E nodiscard,lazy_itable_init=0 -b 4096 -L thinpack-bench "$INNER"
+	mount -o noatime "$INNER" "$MNT"
+	t=$(now)
+	"$PYTHON3" "$TESTS_LIB/tp.py" age "$MNT" --seed "$BENCH_SEED"
+	sync
+	fstrim "$MNT"
+	sync
+	umount "$MNT"
+	detach_thin
+	sync -f "$TIMG"
+	POOL_AGED=$(allocated "$TIMG")
+	"${HELPER[@]}" copy "$TIMG" "$AGED"
+	say "bench/compact: aged in $(since "$t") s"
+	if [[ -n ${BENCH_AGED:-} ]]; then
+		"${HELPER[@]}" copy "$TIMG" "$BENCH_AGED"
+		say "bench/compact: aged image saved as $BENCH_AGED"
+	fi
+fi
 
 put image_mb "$BENCH_IMAGE_MB"
 put seed "$BENCH_SEED"

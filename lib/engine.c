@@ -53,6 +53,7 @@ struct engine {
 	size_t cap_failed;
 	uint64_t *skip;   /* o->skip_clusters, as cluster indexes */
 	size_t n_skip;
+	uint64_t keep_free; /* the first pass's reserve of hole blocks */
 };
 
 static double now(void)
@@ -112,6 +113,7 @@ static int phase_plan(struct engine *e)
 	struct tp_plan_options po = {
 		.max_usage = e->o->max_usage,
 		.slack = e->o->slack,
+		.keep_free = e->keep_free,
 		.max_io = budget_left(e),
 		.need_lender = e->o->placement == TP_PLACEMENT_BORROW,
 		.skip = e->skip,
@@ -121,6 +123,8 @@ static int phase_plan(struct engine *e)
 
 	if (r < 0)
 		return r;
+	/* The slack is of the holes the run found: later passes keep it. */
+	e->keep_free = tp_plan_reserve(e->plan);
 	e->res->victims += tp_plan_n_victims(e->plan);
 	e->res->victim_bytes += tp_plan_victim_blocks(e->plan) * e->geo->block_size;
 	return 0;

@@ -60,6 +60,7 @@ struct tp_plan {
 	uint64_t *victims;
 	size_t n_victims, next;
 	uint64_t victim_blocks;
+	uint64_t reserve;         /* hole blocks left free, for the slack */
 	uint64_t unplaced;
 
 	struct phole *holes;
@@ -183,8 +184,10 @@ static int choose_victims(struct tp_plan *p)
 		uint64_t u = cand[k].used;
 		uint64_t left = holes - lost_holes - (C - u);
 		/* the data of all victims so far must fit in the holes of the
-		 * clusters that stay, less the slack */
-		if ((moved + u) * 100 > left * (100 - p->o.slack))
+		 * clusters that stay, less the slack -- and less what an
+		 * earlier pass kept for it, so that passes do not eat it */
+		if ((moved + u) * 100 > left * (100 - p->o.slack) ||
+		    moved + u + p->o.keep_free > left)
 			break;
 		if (p->o.max_io && moved + u > p->o.max_io)
 			break;
@@ -194,6 +197,7 @@ static int choose_victims(struct tp_plan *p)
 		p->victims[p->n_victims++] = cand[k].cluster;
 	}
 	p->victim_blocks = moved;
+	p->reserve = MAX((holes - lost_holes) * p->o.slack / 100, p->o.keep_free);
 	return 0;
 }
 
@@ -336,6 +340,11 @@ size_t tp_plan_n_victims(const struct tp_plan *p)
 uint64_t tp_plan_victim_blocks(const struct tp_plan *p)
 {
 	return p->victim_blocks;
+}
+
+uint64_t tp_plan_reserve(const struct tp_plan *p)
+{
+	return p->reserve;
 }
 
 void tp_move_describe(const struct tp_clustermap *map, const struct tp_move *m,

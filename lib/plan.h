@@ -22,6 +22,9 @@
 struct tp_plan_options {
 	unsigned max_usage;   /* percent: victims at most this full */
 	unsigned slack;       /* percent of the target holes left free */
+	uint64_t keep_free;   /* blocks of those holes left free at least: in
+			       * a run's later passes, the first one's
+			       * reserve (tp_plan_reserve()) */
 	uint64_t max_io;      /* blocks; 0: no limit */
 	bool need_lender;     /* borrow placement: a hole needs a lender */
 	const uint64_t *skip; /* cluster indexes not to choose as victims */
@@ -51,6 +54,8 @@ struct tp_plan *tp_plan_free(struct tp_plan *p);
 /* Victims chosen, and the data they hold (blocks). */
 size_t tp_plan_n_victims(const struct tp_plan *p);
 uint64_t tp_plan_victim_blocks(const struct tp_plan *p);
+/* The hole blocks the plan leaves free for the slack (or keep_free). */
+uint64_t tp_plan_reserve(const struct tp_plan *p);
 
 /* Assign the next victim's pieces.  1: *ret_moves holds its moves (valid
  * until the next call), *ret_round is 0, or the round given to

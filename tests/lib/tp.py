@@ -513,6 +513,34 @@ def cmd_chunks(a):
     print(len(chunks) * a.size)
 
 
+def cmd_used(a):
+    """Used blocks of each whole cluster of a.granularity bytes, by
+    dumpe2fs (run it after sync on a mounted filesystem)."""
+    bs, count, first, ratio = dumpe2fs_geometry(a.device)
+    C = a.granularity // bs
+    used = [C] * (count // C)
+    for lo, hi in dumpe2fs_free_ranges(a.device, ratio):
+        for b in range(lo, min(hi, len(used) * C)):
+            used[b // C] -= 1
+    print("%d %s" % (C, " ".join(map(str, used))))
+
+
+def cmd_slack_kept(a):
+    """From two `used` outputs: the clusters that held data before and
+    still do, their hole blocks before, and how many of those are free
+    after; exit 1 when fewer than a.percent of them are."""
+    (C, *before), (_, *after) = (list(map(int, open(f).read().split()))
+                                 for f in (a.before, a.after))
+    stay = [c for c in range(len(before)) if before[c] > 0 and after[c] > 0]
+    holes = sum(C - before[c] for c in stay)
+    free = sum(C - after[c] for c in stay)
+    print("slack: %d of the %d hole blocks of the clusters that stay are "
+          "free after (%.1f %%, want >= %.1f %%)" %
+          (free, holes, 100.0 * free / max(holes, 1), a.percent),
+          file=sys.stderr)
+    sys.exit(0 if free * 100 >= holes * a.percent else 1)
+
+
 def cmd_writer(a):
     """A concurrent writer: changes random files under a.dir while
     compaction runs, keeping in memory what each inode must hold (hard
@@ -642,6 +670,17 @@ def main():
     s.add_argument("image")
     s.add_argument("size", type=int, nargs="?", default=1048576)
     s.set_defaults(fn=cmd_chunks)
+
+    s = sub.add_parser("used")
+    s.add_argument("device")
+    s.add_argument("granularity", type=int, nargs="?", default=1048576)
+    s.set_defaults(fn=cmd_used)
+
+    s = sub.add_parser("slack-kept")
+    s.add_argument("before")
+    s.add_argument("after")
+    s.add_argument("percent", type=float)
+    s.set_defaults(fn=cmd_slack_kept)
 
     s = sub.add_parser("space")
     s.add_argument("dir")
