@@ -262,6 +262,16 @@ static int cmp_fullness(const void *a, const void *b, void *arg)
 	return x < y ? -1 : x > y;
 }
 
+static int cmp_len(const void *a, const void *b, void *arg)
+{
+	const struct tp_plan *p = arg;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	if (p->holes[x].len != p->holes[y].len)
+		return p->holes[x].len < p->holes[y].len ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
 static int build_holes(struct tp_plan *p)
 {
 	const struct tp_clustermap *m = p->map;
@@ -289,13 +299,28 @@ static int build_holes(struct tp_plan *p)
 		}
 	}
 
-	/* File them, fullest clusters first, so that a first fit in a size
-	 * class leans towards them. */
 	_cleanup_free_ uint32_t *order = malloc(MAX(p->n_holes, 1) * sizeof(*order));
 	if (!order)
 		return -ENOMEM;
 	for (size_t i = 0; i < p->n_holes; i++)
 		order[i] = (uint32_t)i;
+
+	/* The slack is kept in the smallest holes, which are left out: each
+	 * hole the data goes to costs a placement (a borrowed block copied
+	 * there and back, a first block written twice) whatever its size.
+	 * The victims' data fits in the rest: they were chosen so. */
+	qsort_r(order, p->n_holes, sizeof(*order), cmp_len, p);
+	uint64_t kept = 0;
+	for (size_t i = 0; i < p->n_holes; i++) {
+		struct phole *h = &p->holes[order[i]];
+		if (kept + h->len > p->reserve)
+			break;
+		kept += h->len;
+		h->len = 0;
+	}
+
+	/* File them, fullest clusters first, so that a first fit in a size
+	 * class leans towards them. */
 	qsort_r(order, p->n_holes, sizeof(*order), cmp_fullness, p);
 	for (size_t i = 0; i < p->n_holes; i++) {
 		r = refile(p, order[i]);
