@@ -39,22 +39,26 @@
 #include "place.h"
 
 /*
- * Donor layouts (logical blocks), with h helper blocks on a side:
- *   merge-left   [0, h): helpers, the borrowed block at h - 1
- *                [h, h + n): the range   [h + n, 2h + n): the fence
- *   merge-right  [0, n): the range   [n, n + h): helpers, the borrowed
- *                block at n
+ * Donor layouts (logical blocks), with a fence of h blocks:
+ *   merge-left   0: the borrowed block   [1, 1 + n): the range
+ *                [1 + n, 1 + n + h): the fence
+ *   merge-right  [0, n): the range   n: the borrowed block
  * Merge-right needs the range at 0 with nothing left of it, so that the
  * normalised request starts exactly at the range (see allocate()).
  *
- * The helpers are fallocated a megabyte at a time, not a block: mballoc
- * serves a one-block request from the smallest free pieces, which are
- * the holes the plan fills, and a helper freed there stays busy until the
- * next journal commit, for which the victims that want the hole wait.
- * A power-of-two request is served from an aligned free run of its size,
- * which holes in the clusters that stay rarely are.  bench/compact: 38 to
- * 47 commits a run with single blocks, 8 to 10 with a megabyte.  Where
- * no such run is left (ENOSPC), single blocks.
+ * The fence is fallocated a megabyte at a time, not a block: mballoc
+ * serves a one-block request from the smallest free pieces, which may be
+ * holes the plan fills, and a helper freed there stays busy until the
+ * next journal commit, for which the victims that want the hole wait.  A
+ * power-of-two request is served from an aligned free run of its size,
+ * which holes in the clusters that stay rarely are (bench/compact: 38 to
+ * 47 commits a run with single blocks, 8 to 10 with a megabyte).  The
+ * borrow slot stays one block: the lender's block is copied into it, and
+ * a megabyte run is most often an empty cluster, which a thin pool would
+ * have to provision for that one block (bench/compact: some 140 clusters
+ * a run to trim again).  One block goes to the smallest free pieces: the
+ * slack, which the plan leaves out (plan.c).  Where no long run is left
+ * (ENOSPC), the fence is a single block too.
  */
 #define HELPER_BYTES (1u << 20)
 /* More than 16 blocks keeps ext4 off the locality-group allocator. */
@@ -68,7 +72,7 @@ static uint64_t helper_blocks(uint32_t bs)
 static int donor_open(int mount_fd, uint32_t bs, uint64_t n, int *ret_fd)
 {
 	_cleanup_close_ int fd = -1;
-	uint64_t blocks = MAX(n + 2 * helper_blocks(bs), (uint64_t)DONOR_MIN_BLOCKS);
+	uint64_t blocks = MAX(n + 1 + helper_blocks(bs), (uint64_t)DONOR_MIN_BLOCKS);
 
 	fd = openat(mount_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -303,14 +307,14 @@ static int donor_with_helpers(int mount_fd, uint32_t bs, uint64_t T, uint64_t n,
 		uint64_t slot_phys, fence_phys = UINT64_MAX;
 		bool clear = true;
 
-		d->start = right ? 0 : h;
+		d->start = right ? 0 : 1;
 		d->len = n;
-		d->borrow_slot = right ? n : h - 1;
+		d->borrow_slot = right ? n : 0;
 		r = donor_open(mount_fd, bs, n, &d->fd);
 		if (r < 0)
 			break;
 		/* fallocated, not written: no preallocation lands in the hole */
-		r = falloc(d->fd, bs, right ? n : 0, h);
+		r = falloc(d->fd, bs, d->borrow_slot, 1);
 		if (r >= 0 && !right)
 			r = falloc(d->fd, bs, d->start + n, h);
 		if (r == -ENOSPC && h > 1) {
@@ -320,7 +324,7 @@ static int donor_with_helpers(int mount_fd, uint32_t bs, uint64_t T, uint64_t n,
 			continue;
 		}
 		if (r >= 0)
-			r = mapped_outside(d->fd, bs, right ? n : 0, h, T, n, &clear);
+			r = mapped_outside(d->fd, bs, d->borrow_slot, 1, T, n, &clear);
 		if (r >= 0 && clear && !right)
 			r = mapped_outside(d->fd, bs, d->start + n, h, T, n, &clear);
 		if (r >= 0)
@@ -355,7 +359,7 @@ static int donor_with_helpers(int mount_fd, uint32_t bs, uint64_t T, uint64_t n,
 	 * transaction that freed them commits. */
 	for (unsigned i = 0; i < n_parked; i++) {
 		if (r >= 0) {
-			int k = punch(parked[i], bs, 0, n + 2 * helper_blocks(bs));
+			int k = punch(parked[i], bs, 0, n + 1 + helper_blocks(bs));
 			if (k >= 0 && fdatasync(parked[i]) < 0)
 				k = -errno;
 			if (k < 0)
