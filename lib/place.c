@@ -303,13 +303,13 @@ static int donor_with_helpers(int mount_fd, uint32_t bs, uint64_t T, uint64_t n,
 	unsigned n_parked = 0;
 	uint64_t h = helper_blocks(bs);
 
+	d->start = right ? 0 : 1;
+	d->len = n;
+	d->borrow_slot = right ? n : 0;
 	for (;;) {
 		uint64_t slot_phys, fence_phys = UINT64_MAX;
 		bool clear = true;
 
-		d->start = right ? 0 : 1;
-		d->len = n;
-		d->borrow_slot = right ? n : 0;
 		r = donor_open(mount_fd, bs, n, &d->fd);
 		if (r < 0)
 			break;
@@ -324,16 +324,14 @@ static int donor_with_helpers(int mount_fd, uint32_t bs, uint64_t T, uint64_t n,
 			continue;
 		}
 		if (r >= 0)
-			r = mapped_outside(d->fd, bs, d->borrow_slot, 1, T, n, &clear);
-		if (r >= 0 && clear && !right)
-			r = mapped_outside(d->fd, bs, d->start + n, h, T, n, &clear);
-		if (r >= 0)
 			r = donor_block(d->fd, bs, d->borrow_slot, &slot_phys);
 		if (r >= 0 && !right)
 			r = donor_block(d->fd, bs, d->start + n, &fence_phys);
+		if (r >= 0 && !right)
+			r = mapped_outside(d->fd, bs, d->start + n, h, T, n, &clear);
 		if (r < 0)
 			break;
-		if (clear) {
+		if (clear && !overlaps(slot_phys, 1, T, n)) {
 			d->slot_physical = slot_phys;
 			d->fence_physical = fence_phys;
 			break;
