@@ -153,6 +153,12 @@ static int open_fs(const struct tp_device *dev, int flags, struct tp_fs **ret)
 		err = ext2fs_read_bitmaps(f->fs);
 		if (err)
 			return map_errcode(err);
+		/* With the superblock as read to compare with, libext2fs
+		 * writes the primary one field by field, a write() each: a
+		 * kill between two leaves fields that do not match its
+		 * checksum (offline-crash caught one).  Without it, the
+		 * superblock goes out whole, in one write. */
+		ext2fs_free_mem(&f->fs->orig_super);
 	}
 	last_error = 0;
 	*ret = TAKE_PTR(f);

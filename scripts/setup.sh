@@ -9,8 +9,9 @@ packages=(
 	gcc clang make autoconf automake pkg-config
 	libext2fs-dev comerr-dev libblkid-dev libmount-dev libjson-c-dev
 	libcmocka-dev libsystemd-dev libinih-dev
-	# tests and demo (systemd: systemd-analyze for the unit's test)
-	e2fsprogs util-linux xfsprogs python3 coreutils systemd
+	# tests and demo (systemd: systemd-analyze for the unit's test; strace:
+	# how offline-crash sees the superblock written)
+	e2fsprogs util-linux xfsprogs python3 coreutils systemd strace
 	# benchmarks (bench/foreground)
 	fio
 )
