@@ -104,16 +104,8 @@ def cmd_pool_bytes(img):
 def cmd_usage(dev, granularity, out):
     bs, count, first, ratio = tp.dumpe2fs_geometry(dev)
     C = int(granularity) // bs
-    n = count // C
-    used = [C] * n
     free = tp.dumpe2fs_free_ranges(dev, ratio)
-    for lo, hi in free:
-        b, hi = lo, min(hi, n * C)
-        while b < hi:
-            c = b // C
-            e = min(hi, (c + 1) * C)
-            used[c] -= e - b
-            b = e
+    _, used = tp.cluster_used(free, count, C)
     with open(out, "w") as f:
         json.dump({"block_size": bs, "cluster_blocks": C, "used": used,
                    "free": free}, f)

@@ -253,6 +253,25 @@ def movable_extents(mountpoint, block_size, min_age, now):
     return runs
 
 
+def cluster_used(free, count, C, off=0):
+    """Used blocks of each whole cluster of C blocks of the device inside
+    a filesystem of count blocks that starts off blocks into it, from its
+    free ranges (dumpe2fs_free_ranges).  Returns the device index of the
+    first such cluster, and the list."""
+    c0 = -(-off // C)
+    n = max(0, (off + count) // C - c0)
+    used = [C] * n
+    for lo, hi in free:
+        b, hi = lo, min(hi, count)
+        while b < hi:
+            p = off + b
+            e = min(hi, (p // C + 1) * C - off)
+            if 0 <= p // C - c0 < n:
+                used[p // C - c0] -= e - b
+            b = e
+    return c0, used
+
+
 def oracle(device, mountpoint, granularity, offset, min_age, curve_points,
            now=None):
     if now is None:
@@ -261,18 +280,10 @@ def oracle(device, mountpoint, granularity, offset, min_age, curve_points,
     C = granularity // bs
     off = offset // bs
     # whole clusters of the device inside the filesystem
-    c0 = -(-off // C)
-    c_end = (off + count) // C
-    nclusters = max(0, c_end - c0)
+    c0, used = cluster_used(dumpe2fs_free_ranges(device, ratio), count, C, off)
+    nclusters = len(used)
     touched = -(-(off + count) // C) - off // C
     first_block = c0 * C - off
-
-    used = [C] * nclusters
-    for lo, hi in dumpe2fs_free_ranges(device, ratio):
-        for b in range(lo, min(hi, count)):
-            c = (off + b) // C - c0
-            if 0 <= c < nclusters:
-                used[c] -= 1
     movable = [0] * nclusters
     for pblk, n in movable_extents(mountpoint, bs, min_age, now):
         for b in range(pblk, pblk + n):
@@ -518,10 +529,7 @@ def cmd_used(a):
     dumpe2fs (run it after sync on a mounted filesystem)."""
     bs, count, first, ratio = dumpe2fs_geometry(a.device)
     C = a.granularity // bs
-    used = [C] * (count // C)
-    for lo, hi in dumpe2fs_free_ranges(a.device, ratio):
-        for b in range(lo, min(hi, len(used) * C)):
-            used[b // C] -= 1
+    _, used = cluster_used(dumpe2fs_free_ranges(a.device, ratio), count, C)
     print("%d %s" % (C, " ".join(map(str, used))))
 
 
