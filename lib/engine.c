@@ -217,10 +217,9 @@ static int phase_move(struct engine *e)
 		}
 		if (round > committed) {
 			/* The victims put off: one commit frees their holes. */
-			r = tp_journal_commit(e->mount_fd, e->mover.fast_commit);
+			r = tp_mover_commit(&e->mover);
 			if (r < 0)
 				return r;
-			tp_mover_committed(&e->mover);
 			committed = round;
 		}
 		e->mover.may_defer = !e->o->dry_run && round < MAX_ROUNDS;
@@ -321,7 +320,7 @@ static int phase_trim(struct engine *e)
 	if (e->o->dry_run)
 		return 0;
 	/* Freed blocks show as free, and can be trimmed, once committed. */
-	r = tp_journal_commit(e->mount_fd, e->mover.fast_commit);
+	r = tp_mover_commit(&e->mover);
 	if (r < 0)
 		return r;
 	todo = malloc((e->n_done + p->n_dirty + 1) * sizeof(*todo));
@@ -382,10 +381,9 @@ static int next_pass(struct engine *e, struct tp_fs **own)
 {
 	int r;
 
-	r = tp_journal_commit(e->mount_fd, e->mover.fast_commit);
+	r = tp_mover_commit(&e->mover);
 	if (r < 0)
 		return r;
-	tp_mover_committed(&e->mover);
 	e->plan = tp_plan_free(e->plan);
 	e->map = tp_clustermap_free(e->map);
 	e->mover.map = NULL;

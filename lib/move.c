@@ -209,6 +209,15 @@ static void pending_add_donor(struct tp_mover *mv, const struct tp_donor *d,
 	tp_fe_list_clear(&l);
 }
 
+int tp_mover_commit(struct tp_mover *mv)
+{
+	int r = tp_journal_commit(mv->mount_fd, mv->fast_commit);
+
+	if (r >= 0)
+		mv->pending.n = 0;
+	return r;
+}
+
 void tp_mover_done(struct tp_mover *mv)
 {
 	free(mv->pending.v);
@@ -231,10 +240,9 @@ static int target_free(struct tp_mover *mv, uint64_t blk, uint64_t len, bool *re
 		mv->needs_commit = true;
 		return 0;
 	}
-	r = tp_journal_commit(mv->mount_fd, mv->fast_commit);
+	r = tp_mover_commit(mv);
 	if (r < 0)
 		return r;
-	tp_mover_committed(mv);
 	mv->commits++;
 	return tp_fsmap_is_free(mv->mount_fd, mv->dev, mv->block_size, blk, len, ret);
 }

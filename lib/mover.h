@@ -45,14 +45,12 @@ size_t tp_mover_chain_length(const struct tp_move *moves, size_t n);
  * moves[0, *ret_done) done, the next one not, *why says why; a file is as
  * it was, or holds its data partly at the target (interrupted), never
  * anywhere unverified. */
-/* A journal commit happened: nothing freed is pending any more. */
-static inline void tp_mover_committed(struct tp_mover *mv)
-{
-	mv->pending.n = 0;
-}
-void tp_mover_done(struct tp_mover *mv);
-
 int tp_mover_move(struct tp_mover *mv, const struct tp_move *moves, size_t n,
 		  size_t *ret_done, enum tp_skip_reason *why);
+
+/* Commit the journal (tp_journal_commit()): what was freed can be
+ * allocated, and shows free; nothing is pending any more. */
+int tp_mover_commit(struct tp_mover *mv);
+void tp_mover_done(struct tp_mover *mv);
 
 #endif
