@@ -157,23 +157,15 @@ static int maps(const struct tp_mover *mv, int fd, uint64_t logical,
 
 static void pending_add(struct tp_mover *mv, uint64_t blk, uint64_t len)
 {
-	struct tp_blocks_vec *v = &mv->pending;
-
-	if (blk == UINT64_MAX || len == 0)
-		return;
-	/* a lost entry costs only a commit that might have been saved */
-	if (TP_RESERVE(v->v, v->cap, v->n + 1) < 0)
-		return;
-	v->v[v->n++] = (struct tp_blocks){ blk, len };
+	if (blk != UINT64_MAX)
+		tp_blocks_add(&mv->pending, blk, len);
 }
 
+/* Freed by our donors, or by the placer's reservoir, since the last commit. */
 static bool pending_overlaps(const struct tp_mover *mv, uint64_t blk, uint64_t len)
 {
-	for (size_t i = 0; i < mv->pending.n; i++)
-		if (mv->pending.v[i].start < blk + len &&
-		    blk < mv->pending.v[i].start + mv->pending.v[i].len)
-			return true;
-	return false;
+	return tp_blocks_overlap(&mv->pending, blk, len) ||
+	       tp_blocks_overlap(&mv->placer.freed, blk, len);
 }
 
 /* What closing donor d frees, busy until the next commit: all it maps
@@ -211,10 +203,13 @@ static void pending_add_donor(struct tp_mover *mv, const struct tp_donor *d,
 
 int tp_mover_commit(struct tp_mover *mv)
 {
-	int r = tp_journal_commit(mv->mount_fd, mv->fast_commit);
+	int r;
 
+	/* The reservoir's blocks, free in this commit. */
+	tp_placer_flush(&mv->placer);
+	r = tp_journal_commit(mv->mount_fd, mv->fast_commit);
 	if (r >= 0)
-		mv->pending.n = 0;
+		mv->pending.n = mv->placer.freed.n = 0;
 	return r;
 }
 
@@ -420,7 +415,9 @@ out:
 		uint64_t placed = 0;
 		for (size_t i = 0; i < k; i++)
 			placed += moves[i].len;
-		pending_add_donor(mv, &d, T, placed, total);
+		/* (the reservoir records what it frees itself) */
+		if (!d.reservoir)
+			pending_add_donor(mv, &d, T, placed, total);
 		if (tp_donor_release(&d) < 0)
 			mv->placer.stats.unreturned++;
 	}

@@ -21,12 +21,7 @@ struct tp_mover {
 	 * last journal commit: ext4 shows them used, and will not allocate
 	 * them, until it.  A target overlapping one needs a commit; any
 	 * other taken target is taken for good. */
-	struct tp_blocks_vec {
-		struct tp_blocks {
-			uint64_t start, len;
-		} *v;
-		size_t n, cap;
-	} pending;
+	struct tp_blocks_vec pending;
 	uint64_t commits;       /* forced to see freed blocks */
 	bool fast_commit;       /* for tp_journal_commit() */
 	/* A target that only a journal commit would free: with may_defer,

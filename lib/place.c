@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -186,6 +187,9 @@ static void mark_dirty(struct tp_placer *p, uint64_t blk)
 
 void tp_placer_done(struct tp_placer *p)
 {
+	tp_placer_flush(p);
+	free(p->freed.v);
+	p->freed = (struct tp_blocks_vec){ 0 };
 	free(p->zero);
 	p->zero = NULL;
 	free(p->dirty);
@@ -193,25 +197,56 @@ void tp_placer_done(struct tp_placer *p)
 	p->n_dirty = p->cap_dirty = 0;
 }
 
+void tp_blocks_add(struct tp_blocks_vec *v, uint64_t start, uint64_t len)
+{
+	if (len == 0)
+		return;
+	/* a lost entry costs only a commit that might have been saved */
+	if (TP_RESERVE(v->v, v->cap, v->n + 1) < 0)
+		return;
+	v->v[v->n++] = (struct tp_blocks){ start, len };
+}
+
+bool tp_blocks_overlap(const struct tp_blocks_vec *v, uint64_t start, uint64_t len)
+{
+	for (size_t i = 0; i < v->n; i++)
+		if (overlaps(v->v[i].start, v->v[i].len, start, len))
+			return true;
+	return false;
+}
+
 /* ---- borrow ------------------------------------------------------------------ */
 
-/* Return the borrowed block to its lender and close the donor. */
+/* Return the borrowed block to its lender. */
+static int return_borrowed(struct tp_donor *d)
+{
+	uint64_t moved = 0;
+	int r;
+
+	if (!d->borrowed)
+		return 0;
+	/* The borrow left the lender's page cached, and dirty. */
+	tp_drop_cache(d->lender_fd, 0, 0);
+	r = tp_move_ext(d->lender_fd, d->fd, d->lender_logical, d->borrow_slot, 1,
+			&moved);
+	if (r >= 0 && moved != 1)
+		r = -EIO;
+	d->borrowed = false;
+	return r;
+}
+
+static int reservoir_release(struct tp_placer *p, struct tp_donor *d);
+
+/* Return the borrowed block and close the donor. */
 int tp_donor_release(struct tp_donor *d)
 {
 	int r = 0;
 
 	if (d->fd < 0)
 		return 0;
-	if (d->borrowed) {
-		uint64_t moved = 0;
-		/* The borrow left the lender's page cached, and dirty. */
-		tp_drop_cache(d->lender_fd, 0, 0);
-		r = tp_move_ext(d->lender_fd, d->fd, d->lender_logical,
-				d->borrow_slot, 1, &moved);
-		if (r >= 0 && moved != 1)
-			r = -EIO;
-		d->borrowed = false;
-	}
+	if (d->reservoir)
+		return reservoir_release(d->reservoir, d);
+	r = return_borrowed(d);
 	d->fd = tp_safe_close(d->fd);
 	return r;
 }
@@ -370,6 +405,247 @@ static int donor_with_helpers(int mount_fd, uint32_t bs, uint64_t T, uint64_t n,
 	return r;
 }
 
+/* ---- the reservoir (borrow, merge-left) ------------------------------------------ */
+
+/*
+ * Two costs of the placement above come with every donor: the zeroed first
+ * block, written only to make the allocation (MOVE_EXT writes the data
+ * there again), and a fresh one-block borrow slot, which mballoc takes from
+ * the smallest free pieces -- often a hole the plan fills, busy from the
+ * donor's close until a journal commit.
+ *
+ * fallocate() normalises its requests, and so can merge one with the
+ * borrowed block (TRY_GOAL), only when the whole call asks for more than
+ * EXT_UNWRITTEN_MAX_LEN (32767) blocks; its first request stops at the next
+ * mapped block.  The reservoir is one donor in which the range [next,
+ * next + n) is followed by a mapped fence reaching past next + 32768, so
+ * that fallocate(next, 32768 blocks) allocates the range exactly at the
+ * target, unwritten -- writing nothing -- and then only walks the fence.
+ * The fence is fallocated a megabyte at a time, unwritten (nothing written,
+ * nothing a thin pool provisions), for many placements, and the ranges are
+ * taken from its front.  The slot for the next placement is the range's
+ * last block: after the moves, a block the victim left (provisioned, to be
+ * emptied anyway); the old slot and the range's other blocks are freed as
+ * a closed donor's would be.  A range not moved whole closes the
+ * reservoir; a miss closes it for the run.  Every journal commit of the
+ * mover closes it too (tp_placer_flush()): what it held is free then.
+ *
+ * The fence holds 129 MiB (4 KiB blocks) of free space meanwhile, so the
+ * reservoir is used only where that leaves an eighth of the filesystem,
+ * and at least 64 MiB, free for everyone else; elsewhere each placement
+ * has a donor of its own.  Once the aligned free megabytes are taken, the
+ * fence takes smaller pieces, some of them holes the plan fills: those
+ * victims wait for the next round (bench/compact: fewer of them than the
+ * fresh slots and fences of the donors of their own took).
+ */
+#define TRIGGER_BLOCKS 32768u    /* more than EXT_UNWRITTEN_MAX_LEN */
+#define RESERVOIR_SIZE (1ull << 40) /* i_size: MOVE_EXT needs its ranges inside */
+
+/* Record what donor [blk, blk + n) maps as freed, then punch it out. */
+static int free_range(struct tp_placer *p, int fd, uint64_t blk, uint64_t n)
+{
+	struct tp_fe_list l = { 0 };
+	int r;
+
+	if (n == 0)
+		return 0;
+	r = tp_fiemap(fd, p->block_size, blk, n, false, &l);
+	for (size_t i = 0; r >= 0 && i < l.n; i++) {
+		const struct tp_fe *e = &l.v[i];
+		uint64_t a = MAX(e->logical, blk), b = MIN(e->logical + e->len, blk + n);
+		if (a < b)
+			tp_blocks_add(&p->freed, e->physical + (a - e->logical), b - a);
+	}
+	tp_fe_list_clear(&l);
+	if (r >= 0)
+		r = punch(fd, p->block_size, blk, n);
+	return r;
+}
+
+static void reservoir_close(struct tp_placer *p)
+{
+	struct tp_reservoir *res = &p->res;
+
+	if (res->fd < 0)
+		return;
+	(void)free_range(p, res->fd, 0, res->fence_end);
+	res->fd = tp_safe_close(res->fd);
+}
+
+void tp_placer_flush(struct tp_placer *p)
+{
+	reservoir_close(p);
+}
+
+/*
+ * Map the fence up to at least block upto, outside [T, T + n), a megabyte
+ * a request: mballoc serves a power-of-two request from an aligned free run
+ * of its size while there is one (empty clusters), then from what is left.
+ * -EAGAIN: the fence took part of the hole.
+ */
+static int fence_extend(struct tp_placer *p, uint64_t upto, uint64_t T, uint64_t n)
+{
+	struct tp_reservoir *res = &p->res;
+	uint32_t bs = p->block_size;
+	uint64_t h = helper_blocks(bs);
+	bool ok = true;
+	int r = 0;
+
+	while (res->fence_end < upto && r >= 0 && ok) {
+		uint64_t b = res->fence_end;
+		r = falloc(res->fd, bs, b, h);
+		if (r < 0)
+			return r == -ENOSPC ? -EXFULL : r;
+		res->fence_end = b + h;
+		r = mapped_outside(res->fd, bs, b, h, T, n, &ok);
+	}
+	return r >= 0 && !ok ? -EAGAIN : r;
+}
+
+/* -EXFULL: no reservoir here. */
+static int reservoir_open(struct tp_placer *p)
+{
+	struct tp_reservoir *res = &p->res;
+	uint32_t bs = p->block_size;
+	struct statvfs sv;
+	int r;
+
+	if (fstatvfs(p->mount_fd, &sv) < 0)
+		return -errno;
+	uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize / bs;
+	uint64_t total = (uint64_t)sv.f_blocks * sv.f_frsize / bs;
+	uint64_t keep = MAX(total / 8, (uint64_t)(64u << 20) / bs);
+	if (avail < (uint64_t)TRIGGER_BLOCKS + helper_blocks(bs) + keep)
+		return -EXFULL;
+	res->fd = openat(p->mount_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (res->fd < 0)
+		return -errno;
+	if (ftruncate(res->fd, (off_t)RESERVOIR_SIZE) < 0) {
+		r = errno == EFBIG || errno == EINVAL ? -EXFULL : -errno;
+		goto fail;
+	}
+	/* the first slot: one block, as a donor's own */
+	r = falloc(res->fd, bs, 0, 1);
+	if (r < 0)
+		goto fail;
+	res->next = 1;
+	res->fence_end = 1;
+	return 0;
+fail:
+	reservoir_close(p);
+	return r;
+}
+
+static int reservoir_place(struct tp_placer *p, const struct tp_place_request *q,
+			   struct tp_donor *ret)
+{
+	struct tp_reservoir *res = &p->res;
+	uint32_t bs = p->block_size;
+	uint64_t n = q->len, T = q->target, slot, phys, placed = 0;
+	struct tp_donor d;
+	int r;
+
+	if (res->fd < 0 && (r = reservoir_open(p)) < 0) {
+		if (r == -EXFULL)
+			res->off = true;
+		return r;
+	}
+	uint64_t a = res->next;
+	d = (struct tp_donor){ .fd = res->fd, .start = a, .len = n,
+			       .lender_fd = q->lender_fd,
+			       .lender_logical = q->lender_logical,
+			       .borrow_slot = a - 1, .fence_physical = UINT64_MAX,
+			       .target = T, .block_size = bs, .reservoir = p };
+	r = fence_extend(p, a + MAX(n, (uint64_t)TRIGGER_BLOCKS), T, n);
+	if (r >= 0)
+		r = donor_block(res->fd, bs, a - 1, &slot);
+	if (r >= 0 && overlaps(slot, 1, T - 1, n + 2))
+		r = -EAGAIN;
+	if (r >= 0)
+		r = free_range(p, res->fd, a, n);
+	if (r < 0)
+		goto fail;
+	d.slot_physical = slot;
+
+	uint64_t moved = 0;
+	r = tp_move_ext(q->lender_fd, res->fd, q->lender_logical, a - 1, 1, &moved);
+	if (moved == 1) {
+		d.borrowed = true;
+		mark_dirty(p, slot);
+	}
+	if (r < 0)
+		goto fail;
+	r = donor_block(res->fd, bs, a - 1, &phys);
+	if (r < 0)
+		goto fail;
+	if (phys != T - 1) {
+		r = -ESTALE;
+		goto fail;
+	}
+	if (fallocate(res->fd, FALLOC_FL_KEEP_SIZE, (off_t)(a * bs),
+		      (off_t)((uint64_t)TRIGGER_BLOCKS * bs)) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = placed_prefix(res->fd, bs, a, T, n, &placed);
+	if (r < 0)
+		goto fail;
+	p->stats.attempts++;
+	if (placed < n) {
+		p->stats.missed++;
+		res->off = true;
+		r = -EADDRNOTAVAIL;
+		goto fail;
+	}
+	p->stats.exact++;
+	p->stats.reservoir++;
+	*ret = d;
+	return 0;
+
+fail:
+	if (return_borrowed(&d) < 0)
+		p->stats.unreturned++;
+	if (r == -EAGAIN && p->may_park && res->fd >= 0) {
+		/* The fence or the first slot took part of the hole: free
+		 * it all, commit (fdatasync after the punch), and place this
+		 * one with a donor of its own. */
+		(void)free_range(p, res->fd, 0, res->fence_end);
+		(void)fdatasync(res->fd);
+		r = -EXDEV;
+	}
+	reservoir_close(p);
+	if (r == -EXFULL)
+		res->off = true;
+	return r;
+}
+
+/* The borrowed block back; the range's last block is the next slot. */
+static int reservoir_release(struct tp_placer *p, struct tp_donor *d)
+{
+	struct tp_reservoir *res = &p->res;
+	uint64_t last;
+	int r = return_borrowed(d), k;
+
+	d->fd = -1;
+	if (r < 0) {
+		/* The lender keeps its data in the slot; the block beside
+		 * the hole goes with the reservoir. */
+		reservoir_close(p);
+		return r;
+	}
+	k = donor_block(res->fd, p->block_size, d->start + d->len - 1, &last);
+	/* Not moved whole, the last block is still the target's: no slot. */
+	if (k >= 0 && overlaps(last, 1, d->target, d->len))
+		k = -EBUSY;
+	if (k >= 0)
+		k = free_range(p, res->fd, d->borrow_slot, d->len);
+	if (k >= 0)
+		res->next = d->start + d->len;
+	else
+		reservoir_close(p);
+	return 0;
+}
+
 static int borrow_place(struct tp_placer *p, const struct tp_place_request *q,
 			struct tp_donor *ret)
 {
@@ -382,6 +658,12 @@ static int borrow_place(struct tp_placer *p, const struct tp_place_request *q,
 
 	if (n == 0)
 		return -EINVAL;
+	if (!q->right && !p->res.off) {
+		r = reservoir_place(p, q, ret);
+		if (r != -EXFULL && r != -EXDEV)
+			return r;
+		/* no reservoir here, or not for this hole: a donor of its own */
+	}
 	r = donor_with_helpers(p->mount_fd, bs, T, n, q->right, p->may_park, &d);
 	if (r < 0) {
 		if (r == -EADDRNOTAVAIL) {
@@ -517,6 +799,7 @@ int tp_placer_init(struct tp_placer *p, enum tp_placement kind, int mount_fd,
 		.mount_fd = mount_fd,
 		.block_size = block_size,
 		.fallocate2_nr = fallocate2_nr,
+		.res = { .fd = -1 },
 	};
 	if (kind == TP_PLACEMENT_FALLOCATE2 && !kernel_has_fallocate2())
 		return -ENOSYS;

@@ -7,6 +7,17 @@
 
 #include "thinpack/thinpack.h"
 
+/* Runs of physical blocks. */
+struct tp_blocks_vec {
+	struct tp_blocks {
+		uint64_t start, len;
+	} *v;
+	size_t n, cap;
+};
+/* Lost when out of memory: these lists only save journal commits. */
+void tp_blocks_add(struct tp_blocks_vec *v, uint64_t start, uint64_t len);
+bool tp_blocks_overlap(const struct tp_blocks_vec *v, uint64_t start, uint64_t len);
+
 struct tp_place_request {
 	uint64_t target;         /* T: first physical block of the range */
 	uint64_t len;            /* n */
@@ -20,6 +31,7 @@ struct tp_place_request {
 struct tp_donor {
 	int fd;                  /* O_TMPFILE, or -1 */
 	uint64_t start, len;     /* donor logical range at the target */
+	uint64_t target;         /* T */
 	/* borrow: the lender's block, to give back */
 	bool borrowed;
 	int lender_fd;
@@ -28,6 +40,8 @@ struct tp_donor {
 	uint64_t slot_physical;  /* where the lender's block sits meanwhile */
 	uint64_t fence_physical; /* UINT64_MAX: none */
 	uint32_t block_size;
+	/* Not a donor of its own: the placer's reservoir (place.c). */
+	struct tp_placer *reservoir;
 };
 
 struct tp_placer {
@@ -46,12 +60,27 @@ struct tp_placer {
 	 * (may_park), or give up with -EAGAIN for the caller to retry after a
 	 * commit of its own. */
 	bool may_park;
+	/* borrow, merge-left: one donor for many placements (place.c) */
+	struct tp_reservoir {
+		int fd;             /* -1: none open */
+		uint64_t next;      /* where the next range starts; the slot
+				     * is the block before it */
+		uint64_t fence_end; /* [next, fence_end) is mapped */
+		bool off;           /* not here: no room, or it missed */
+	} res;
+	/* Blocks the reservoir freed, busy until the next journal commit
+	 * (ext4 allocates them only after it); tp_placer_flush() adds what
+	 * the reservoir still held.  The caller clears it once committed. */
+	struct tp_blocks_vec freed;
 };
 
 /* -ENOSYS: fallocate2 asked for, and this kernel has none. */
 int tp_placer_init(struct tp_placer *p, enum tp_placement kind, int mount_fd,
 		   uint32_t block_size, long fallocate2_nr);
 void tp_placer_done(struct tp_placer *p);
+/* Close the reservoir: all it holds is freed (see freed).  Before a
+ * journal commit, a fresh scan, or trim. */
+void tp_placer_flush(struct tp_placer *p);
 bool tp_placer_needs_lender(const struct tp_placer *p);
 /* 0: *ret holds donor blocks exactly at the target (checked with FIEMAP).
  * -EADDRNOTAVAIL: a miss, released.  -EAGAIN: a helper took part of the
@@ -60,7 +89,8 @@ bool tp_placer_needs_lender(const struct tp_placer *p);
 int tp_place(struct tp_placer *p, const struct tp_place_request *q,
 	     struct tp_donor *ret);
 /* Give back the borrowed block, close the donor (and with it every block
- * it still holds).  Safe to call twice. */
+ * it still holds; a reservoir keeps the last one for the next slot and
+ * frees the rest).  Safe to call twice. */
 int tp_donor_release(struct tp_donor *d);
 
 #endif

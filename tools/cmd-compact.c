@@ -322,6 +322,7 @@ static json_object *summary_json(const struct target *t,
 	json_add_u64(p, "attempts", res->placement.attempts);
 	json_add_u64(p, "exact", res->placement.exact);
 	json_add_u64(p, "missed", res->placement.missed);
+	json_add_u64(p, "reservoir", res->placement.reservoir);
 	json_add_u64(p, "unreturned", res->placement.unreturned);
 	json_object_object_add(j, "placement", p);
 	sk = json_object_new_object();

@@ -324,6 +324,8 @@ struct tp_placement_stats {
 	uint64_t attempts;   /* allocations at a chosen block */
 	uint64_t exact;      /* landed exactly there (checked with FIEMAP) */
 	uint64_t missed;     /* landed elsewhere: released */
+	uint64_t reservoir;  /* exact ones that wrote nothing to allocate
+			      * (borrow: the placer's reservoir) */
 	uint64_t unreturned; /* borrowed blocks that could not be given back
 			      * (the lender keeps its data, elsewhere) */
 };

@@ -13,8 +13,9 @@
  * FIEMAP that it landed exactly.  With --move it then moves a real file's
  * data into the donor with EXT4_IOC_MOVE_EXT and checks that the file's
  * blocks are at the target and that the file and the lender read back the
- * same bytes as before.  Prints "trials N exact N missed N moved N" and
- * exits 1 on any data error.
+ * same bytes as before.  Prints "trials N exact N missed N moved N errors N
+ * reservoir N" (reservoir: the exact ones placed by the placer's reservoir,
+ * see lib/place.c) and exits 1 on any data error.
  */
 
 #include <errno.h>
@@ -184,7 +185,7 @@ int main(int argc, char **argv)
 	placer.may_park = true;
 
 	unsigned done = 0, exact = 0, missed = 0, moved_ok = 0, errors = 0,
-		 no_candidate = 0;
+		 no_candidate = 0, reservoir = 0;
 	for (unsigned t = 0; t < trials && no_candidate < 1000; ) {
 		/* fresh view each trial: the previous one changed it */
 		for (size_t i = 0; i < n_files; i++)
@@ -239,8 +240,10 @@ int main(int argc, char **argv)
 			/* Our own check, not place()'s. */
 			struct tp_fe_list l = { 0 };
 			tp_fiemap(d.fd, bs, d.start, n, true, &l);
-			if (tp_fe_maps(&l, d.start, h->start, n))
+			if (tp_fe_maps(&l, d.start, h->start, n)) {
 				exact++;
+				reservoir += d.reservoir != NULL;
+			}
 			else {
 				fprintf(stderr, "trial %u: place() said exact, FIEMAP disagrees\n", t);
 				errors++;
@@ -304,8 +307,8 @@ int main(int argc, char **argv)
 			errors++;
 		}
 	}
-	printf("trials %u exact %u missed %u moved %u errors %u\n", done, exact,
-	       missed, moved_ok, errors);
+	printf("trials %u exact %u missed %u moved %u errors %u reservoir %u\n",
+	       done, exact, missed, moved_ok, errors, reservoir);
 	for (size_t i = 0; i < n_files; i++)
 		free(files[i].path);
 	free(files);
