@@ -273,11 +273,13 @@ def cmd_summary(path):
     p = fs["placement"]
     sk = {k: v for k, v in fs["skipped"].items() if v}
     print("thinpack:  %d victims, %d clusters emptied (JSON), moved %.1f MiB "
-          "in %d moves, trimmed %.1f MiB, placement %d/%d exact (%d missed), "
+          "in %d moves, trimmed %.1f MiB, placement %d/%d exact (%d missed, "
+          "%d through the reservoir), "
           "skipped %s, passes %s, exit %s, peak RSS %.1f MiB"
           % (fs["victims"], fs["clusters_emptied"], mib(fs["moved_bytes"]),
              fs.get("moves", 0), mib(fs["trimmed_bytes"]), p["exact"],
-             p["attempts"], p["missed"], sk or "none", fs.get("passes"),
+             p["attempts"], p["missed"], p.get("reservoir", 0), sk or "none",
+             fs.get("passes"),
              r["thinpack_rc"], i("tp_rss_kib") / 1024))
     ph = fs.get("phase_s")
     if ph:
@@ -319,10 +321,13 @@ def cmd_summary(path):
                              mib(fs.get("discarded_bytes", 0)),
                              fs.get("retrimmed_clusters", 0)))
     n_holes, hole_blocks, fewest = hole_floor(usage_before, em)
-    print("    placements (each copies a lender's block there and back and "
-          "writes a first block twice)\n"
-          "      %d, 3 blocks each                        %9.1f MiB"
-          % (p["attempts"], mib(3 * p["attempts"] * bs)))
+    res = p.get("reservoir", 0)
+    print("    placements (each copies a lender's block there and back; "
+          "without the reservoir it\n    also writes a first block twice)\n"
+          "      %4d through the reservoir, 2 blocks each  %9.1f MiB\n"
+          "      %4d others, 3 blocks each                %9.1f MiB"
+          % (res, mib(2 * res * bs), p["attempts"] - res,
+             mib(3 * (p["attempts"] - res) * bs)))
     print("    holes in the clusters that stay: %d, %.1f MiB, for %.1f MiB "
           "to move;\n      the fewest that hold it, largest first: %d"
           % (n_holes, mib(hole_blocks * bs), mib(minio), fewest))
@@ -331,8 +336,8 @@ def cmd_summary(path):
           "least twice  %5.1f MiB" % (ib, mib(2 * ib * bs)))
     if minio:
         print("    floor of the ratio with borrow placement   %9.2f     "
-              "(data, 3 blocks in each of those %d holes, the inode "
-              "blocks twice)" % ((minio + (3 * fewest + 2 * ib) * bs) / minio,
+              "(data, 2 blocks in each of those %d holes, the inode "
+              "blocks twice)" % ((minio + (2 * fewest + 2 * ib) * bs) / minio,
                                  fewest))
     if minio:
         ratio = written / minio
