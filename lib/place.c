@@ -11,7 +11,10 @@
  *               owns it (the lender), then allocates one block beside it
  *               (the goal is the hole) and takes the rest of the hole from
  *               the inode preallocation that allocation left; the borrowed
- *               block goes back when the data has moved.
+ *               block goes back when the data has moved.  Where there is
+ *               room, merge-left placements go through one donor, the
+ *               reservoir, which allocates the hole writing nothing (see
+ *               "the reservoir" below).
  *   fallocate2  a kernel with the physical-goal fallocate of the RFC
  *               (opt-in, with its syscall number).
  * Every placement is verified with FIEMAP before any data moves; a miss
