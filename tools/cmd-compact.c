@@ -270,8 +270,9 @@ static void print_summary(const struct target *t, const struct compact_options *
 	       res->stopped ? " (stopped)" : "");
 	if (p->attempts)
 		printf("  placement: %" PRIu64 " attempts, %" PRIu64 " exact, %" PRIu64
-		       " missed (%.1f %% exact)\n", p->attempts, p->exact, p->missed,
-		       100.0 * (double)p->exact / (double)p->attempts);
+		       " missed (%.1f %% exact), %" PRIu64 " through the reservoir\n",
+		       p->attempts, p->exact, p->missed,
+		       100.0 * (double)p->exact / (double)p->attempts, p->reservoir);
 	bool any = false;
 	for (unsigned i = 0; i < _TP_SKIP_MAX; i++)
 		if (res->skipped[i]) {
