@@ -465,19 +465,22 @@ static int free_range(struct tp_placer *p, int fd, uint64_t blk, uint64_t n)
 	return r;
 }
 
-static void reservoir_close(struct tp_placer *p)
+/* Free all the reservoir holds; with commit, commit that too (fdatasync
+ * after the punch), so that ext4 can allocate those blocks again. */
+static void reservoir_close(struct tp_placer *p, bool commit)
 {
 	struct tp_reservoir *res = &p->res;
 
 	if (res->fd < 0)
 		return;
-	(void)free_range(p, res->fd, 0, res->fence_end);
+	if (free_range(p, res->fd, 0, res->fence_end) >= 0 && commit)
+		(void)fdatasync(res->fd);
 	res->fd = tp_safe_close(res->fd);
 }
 
 void tp_placer_flush(struct tp_placer *p)
 {
-	reservoir_close(p);
+	reservoir_close(p, false);
 }
 
 /*
@@ -535,7 +538,7 @@ static int reservoir_open(struct tp_placer *p)
 	res->fence_end = 1;
 	return 0;
 fail:
-	reservoir_close(p);
+	reservoir_close(p, false);
 	return r;
 }
 
@@ -608,15 +611,12 @@ static int reservoir_place(struct tp_placer *p, const struct tp_place_request *q
 fail:
 	if (return_borrowed(&d) < 0)
 		p->stats.unreturned++;
-	if (r == -EAGAIN && p->may_park && res->fd >= 0) {
-		/* The fence or the first slot took part of the hole: free
-		 * it all, commit (fdatasync after the punch), and place this
-		 * one with a donor of its own. */
-		(void)free_range(p, res->fd, 0, res->fence_end);
-		(void)fdatasync(res->fd);
+	/* The fence or the first slot took part of the hole: free it all,
+	 * commit, and place this one with a donor of its own. */
+	bool retry = r == -EAGAIN && p->may_park && res->fd >= 0;
+	reservoir_close(p, retry);
+	if (retry)
 		r = -EXDEV;
-	}
-	reservoir_close(p);
 	if (r == -EXFULL)
 		res->off = true;
 	return r;
@@ -633,7 +633,7 @@ static int reservoir_release(struct tp_placer *p, struct tp_donor *d)
 	if (r < 0) {
 		/* The lender keeps its data in the slot; the block beside
 		 * the hole goes with the reservoir. */
-		reservoir_close(p);
+		reservoir_close(p, false);
 		return r;
 	}
 	k = donor_block(res->fd, p->block_size, d->start + d->len - 1, &last);
@@ -645,7 +645,7 @@ static int reservoir_release(struct tp_placer *p, struct tp_donor *d)
 	if (k >= 0)
 		res->next = d->start + d->len;
 	else
-		reservoir_close(p);
+		reservoir_close(p, false);
 	return 0;
 }
 
