@@ -96,6 +96,15 @@ static int falloc(int fd, uint32_t bs, uint64_t blk, uint64_t n)
 	return 0;
 }
 
+/* The same past i_size, which stays (the donor's size shapes the
+ * normalisation window, see allocate()). */
+static int falloc_keep(int fd, uint32_t bs, uint64_t blk, uint64_t n)
+{
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)(blk * bs), (off_t)(n * bs)) < 0)
+		return -errno;
+	return 0;
+}
+
 static int punch(int fd, uint32_t bs, uint64_t blk, uint64_t n)
 {
 	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
@@ -193,6 +202,8 @@ void tp_placer_done(struct tp_placer *p)
 	tp_placer_flush(p);
 	free(p->freed.v);
 	p->freed = (struct tp_blocks_vec){ 0 };
+	free(p->slot_took.v);
+	p->slot_took = (struct tp_blocks_vec){ 0 };
 	free(p->zero);
 	p->zero = NULL;
 	free(p->dirty);
@@ -219,6 +230,27 @@ bool tp_blocks_overlap(const struct tp_blocks_vec *v, uint64_t start, uint64_t l
 }
 
 /* ---- borrow ------------------------------------------------------------------ */
+
+/* Record what donor [blk, blk + n) maps as freed, then punch it out. */
+static int free_range(struct tp_placer *p, int fd, uint64_t blk, uint64_t n)
+{
+	struct tp_fe_list l = { 0 };
+	int r;
+
+	if (n == 0)
+		return 0;
+	r = tp_fiemap(fd, p->block_size, blk, n, false, &l);
+	for (size_t i = 0; r >= 0 && i < l.n; i++) {
+		const struct tp_fe *e = &l.v[i];
+		uint64_t a = MAX(e->logical, blk), b = MIN(e->logical + e->len, blk + n);
+		if (a < b)
+			tp_blocks_add(&p->freed, e->physical + (a - e->logical), b - a);
+	}
+	tp_fe_list_clear(&l);
+	if (r >= 0)
+		r = punch(fd, p->block_size, blk, n);
+	return r;
+}
 
 /* Return the borrowed block to its lender. */
 static int return_borrowed(struct tp_donor *d)
@@ -334,25 +366,33 @@ static int allocate(struct tp_placer *p, int fd, uint64_t start,
 
 /* A donor with its helpers (borrow slot; for merge-left, a fence) in place,
  * none of them inside the hole. */
-static int donor_with_helpers(int mount_fd, uint32_t bs, uint64_t T, uint64_t n,
-			      bool right, bool may_park, struct tp_donor *d)
+static int donor_with_helpers(struct tp_placer *p, uint64_t T, uint64_t n,
+			      bool right, struct tp_donor *d)
 {
 	int parked[3] = { -1, -1, -1 }, r = 0;
 	unsigned n_parked = 0;
+	uint32_t bs = p->block_size;
 	uint64_t h = helper_blocks(bs);
+	uint64_t slot_len = tp_blocks_overlap(&p->slot_took, T, n) ? n + 1 : 1;
 
 	d->start = right ? 0 : 1;
 	d->len = n;
 	d->borrow_slot = right ? n : 0;
 	for (;;) {
 		uint64_t slot_phys, fence_phys = UINT64_MAX;
-		bool clear = true;
+		bool slot_clear = true, clear = true;
 
-		r = donor_open(mount_fd, bs, n, &d->fd);
+		r = donor_open(p->mount_fd, bs, n, &d->fd);
 		if (r < 0)
 			break;
 		/* fallocated, not written: no preallocation lands in the hole */
-		r = falloc(d->fd, bs, d->borrow_slot, 1);
+		r = falloc_keep(d->fd, bs, d->borrow_slot, slot_len);
+		if (r >= 0)
+			r = mapped_outside(d->fd, bs, d->borrow_slot, slot_len, T, n,
+					   &slot_clear);
+		/* a wide slot (below) keeps its first block */
+		if (r >= 0 && slot_clear && slot_len > 1)
+			r = free_range(p, d->fd, d->borrow_slot + 1, slot_len - 1);
 		if (r >= 0 && !right)
 			r = falloc(d->fd, bs, d->start + n, h);
 		if (r == -ENOSPC && h > 1) {
@@ -369,15 +409,25 @@ static int donor_with_helpers(int mount_fd, uint32_t bs, uint64_t T, uint64_t n,
 			r = mapped_outside(d->fd, bs, d->start + n, h, T, n, &clear);
 		if (r < 0)
 			break;
-		if (clear && !overlaps(slot_phys, 1, T, n)) {
+		if (slot_clear && clear) {
 			d->slot_physical = slot_phys;
 			d->fence_physical = fence_phys;
 			break;
 		}
+		/* A one-block request goes to the group's smallest free
+		 * pieces, and the hole's ragged ends may be the only ones in
+		 * its group: the next slot would land in the hole again
+		 * (placement.sh saw four in a row).  Ask for more than the
+		 * hole holds and keep the first block: no piece of the hole
+		 * can serve that whole. */
+		if (!slot_clear && slot_len == 1) {
+			tp_blocks_add(&p->slot_took, T, n);
+			slot_len = n + 1;
+		}
 		/* A helper took part of the hole (small holes attract small
 		 * allocations).  Park this donor, holding those blocks, so
 		 * the next one's helpers land elsewhere. */
-		if (!may_park) {
+		if (!p->may_park) {
 			r = -EAGAIN;
 			break;
 		}
@@ -395,7 +445,7 @@ static int donor_with_helpers(int mount_fd, uint32_t bs, uint64_t T, uint64_t n,
 	 * transaction that freed them commits. */
 	for (unsigned i = 0; i < n_parked; i++) {
 		if (r >= 0) {
-			int k = punch(parked[i], bs, 0, n + 1 + helper_blocks(bs));
+			int k = punch(parked[i], bs, 0, 2 * n + 1 + helper_blocks(bs));
 			if (k >= 0 && fdatasync(parked[i]) < 0)
 				k = -errno;
 			if (k < 0)
@@ -443,27 +493,6 @@ static int donor_with_helpers(int mount_fd, uint32_t bs, uint64_t T, uint64_t n,
  */
 #define TRIGGER_BLOCKS 32768u    /* more than EXT_UNWRITTEN_MAX_LEN */
 #define RESERVOIR_SIZE (1ull << 40) /* i_size: MOVE_EXT needs its ranges inside */
-
-/* Record what donor [blk, blk + n) maps as freed, then punch it out. */
-static int free_range(struct tp_placer *p, int fd, uint64_t blk, uint64_t n)
-{
-	struct tp_fe_list l = { 0 };
-	int r;
-
-	if (n == 0)
-		return 0;
-	r = tp_fiemap(fd, p->block_size, blk, n, false, &l);
-	for (size_t i = 0; r >= 0 && i < l.n; i++) {
-		const struct tp_fe *e = &l.v[i];
-		uint64_t a = MAX(e->logical, blk), b = MIN(e->logical + e->len, blk + n);
-		if (a < b)
-			tp_blocks_add(&p->freed, e->physical + (a - e->logical), b - a);
-	}
-	tp_fe_list_clear(&l);
-	if (r >= 0)
-		r = punch(fd, p->block_size, blk, n);
-	return r;
-}
 
 /* Free all the reservoir holds; with commit, commit that too (fdatasync
  * after the punch), so that ext4 can allocate those blocks again. */
@@ -667,7 +696,7 @@ static int borrow_place(struct tp_placer *p, const struct tp_place_request *q,
 			return r;
 		/* no reservoir here, or not for this hole: a donor of its own */
 	}
-	r = donor_with_helpers(p->mount_fd, bs, T, n, q->right, p->may_park, &d);
+	r = donor_with_helpers(p, T, n, q->right, &d);
 	if (r < 0) {
 		if (r == -EADDRNOTAVAIL) {
 			p->stats.attempts++;

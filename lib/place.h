@@ -68,10 +68,14 @@ struct tp_placer {
 		uint64_t fence_end; /* [next, fence_end) is mapped */
 		bool off;           /* not here: no room, or it missed */
 	} res;
-	/* Blocks the reservoir freed, busy until the next journal commit
-	 * (ext4 allocates them only after it); tp_placer_flush() adds what
-	 * the reservoir still held.  The caller clears it once committed. */
+	/* Blocks the reservoir (or a wide borrow slot) freed, busy until
+	 * the next journal commit (ext4 allocates them only after it);
+	 * tp_placer_flush() adds what the reservoir still held.  The caller
+	 * clears it once committed. */
 	struct tp_blocks_vec freed;
+	/* Holes a one-block borrow slot landed in: their next donor asks
+	 * for a wide slot from the start (place.c, donor_with_helpers()). */
+	struct tp_blocks_vec slot_took;
 };
 
 /* -ENOSYS: fallocate2 asked for, and this kernel has none. */

@@ -21,7 +21,7 @@ run() {
 	shift 3
 	out=$("$probe" "$@" "$TP_MNT") || tp_fail "$name: probe reported data errors"
 	tp_log "$name: $out"
-	read -r _ trials _ exact _ _ _ _ _ errors _ res <<<"$out"
+	read -r _ trials _ exact _ _ _ _ _ errors _ res _ <<<"$out"
 	[ "$trials" -gt 0 ] || tp_fail "$name: no trial ran"
 	[ $((exact * 100)) -ge $((trials * min)) ] ||
 		tp_fail "$name: $exact of $trials exact, want >= $min%"
