@@ -173,6 +173,7 @@ static json_object *totals_json(const struct totals *t)
 	add_u64(o, "trimmed_bytes", t->trimmed_bytes);
 	add_u64(o, "placement_attempts", t->placement_attempts);
 	add_u64(o, "placement_exact", t->placement_exact);
+	add_u64(o, "placement_reservoir", t->placement_reservoir);
 	add_double(o, "pass_seconds", t->pass_s);
 	add_double(o, "yield_seconds", t->yield_s);
 	for (int i = 0; i < _TP_SKIP_MAX; i++)
@@ -321,6 +322,9 @@ int metrics_write(const struct daemon *d, const char *path)
 	PER_FS_U64("thinpack_placement_exact_total", COUNTER,
 		   "Allocations that landed at the chosen block.",
 		   f->st.t.placement_exact);
+	PER_FS_U64("thinpack_placement_reservoir_total", COUNTER,
+		   "Exact allocations that wrote nothing to allocate (the "
+		   "placer's reservoir).", f->st.t.placement_reservoir);
 	family(out, "thinpack_skipped_moves_total", COUNTER,
 	       "Moves not made, by reason.");
 	for (size_t i = 0; i < d->n_fs; i++)

@@ -791,6 +791,7 @@ static void finish_pass(struct daemon *d, struct fsent *f,
 		t->placement_attempts += res->placement.attempts;
 		t->placement_exact += res->placement.exact;
 		t->placement_missed += res->placement.missed;
+		t->placement_reservoir += res->placement.reservoir;
 		for (int i = 0; i < _TP_SKIP_MAX; i++)
 			t->skipped[i] += res->skipped[i];
 		if (remember_failed(f, res->failed_clusters, res->n_failed_clusters) < 0)

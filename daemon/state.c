@@ -163,6 +163,7 @@ int state_load(const char *dir, const char *uuid, struct fs_state *ret)
 		.placement_attempts = get_u64(t, "placement_attempts"),
 		.placement_exact = get_u64(t, "placement_exact"),
 		.placement_missed = get_u64(t, "placement_missed"),
+		.placement_reservoir = get_u64(t, "placement_reservoir"),
 		.pass_s = get_double(t, "pass_seconds"),
 		.yield_s = get_double(t, "yield_seconds"),
 	};
@@ -245,6 +246,7 @@ int state_save(const char *dir, const char *uuid, const char *mountpoint,
 	add_u64(t, "placement_attempts", st->t.placement_attempts);
 	add_u64(t, "placement_exact", st->t.placement_exact);
 	add_u64(t, "placement_missed", st->t.placement_missed);
+	add_u64(t, "placement_reservoir", st->t.placement_reservoir);
 	add_double(t, "pass_seconds", st->t.pass_s);
 	add_double(t, "yield_seconds", st->t.yield_s);
 	for (int i = 0; i < _TP_SKIP_MAX; i++)

@@ -160,6 +160,7 @@ struct totals {
 	uint64_t moved_bytes, moves, clusters_emptied;
 	uint64_t trimmed_bytes, discarded_bytes;
 	uint64_t placement_attempts, placement_exact, placement_missed;
+	uint64_t placement_reservoir;
 	uint64_t skipped[_TP_SKIP_MAX];
 	double pass_s, yield_s;
 };

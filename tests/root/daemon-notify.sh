@@ -76,6 +76,11 @@ grep -qxF "thinpack_moved_bytes_total{mountpoint=\"$m\",uuid=\"$(td_status "fs['
 emptied=$(td_status "fs['$m']['totals']['clusters_emptied']")
 grep -q "^thinpack_clusters_emptied_total{.*} $emptied\$" "$metrics" ||
 	tp_fail "thinpack_clusters_emptied_total is not $emptied"
+for k in placement_exact placement_reservoir; do
+	v=$(td_status "fs['$m']['totals']['$k']")
+	grep -q "^thinpack_${k}_total{.*} $v\$" "$metrics" ||
+		tp_fail "thinpack_${k}_total is not $v: $(grep "${k}_total" "$metrics")"
+done
 
 # thinpack status, for people and for scripts.
 out=$("$THINPACK" status --file "$TD_STATUS") || tp_fail "thinpack status exited $?"
