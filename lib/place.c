@@ -480,7 +480,8 @@ static int donor_with_helpers(struct tp_placer *p, uint64_t T, uint64_t n,
  * last block: after the moves, a block the victim left (provisioned, to be
  * emptied anyway); the old slot and the range's other blocks are freed as
  * a closed donor's would be.  A range not moved whole closes the
- * reservoir; a miss closes it for the run.  Every journal commit of the
+ * reservoir; a miss closes it for the run (where the placer may commit,
+ * that placement is then made the other way).  Every journal commit of the
  * mover closes it too (tp_placer_flush()): what it held is free then.
  *
  * The fence holds 129 MiB (4 KiB blocks) of free space meanwhile, so the
@@ -627,6 +628,7 @@ static int reservoir_place(struct tp_placer *p, const struct tp_place_request *q
 		goto fail;
 	p->stats.attempts++;
 	if (placed < n) {
+		/* not this kernel's way, it seems: not again this run */
 		p->stats.missed++;
 		res->off = true;
 		r = -EADDRNOTAVAIL;
@@ -640,9 +642,11 @@ static int reservoir_place(struct tp_placer *p, const struct tp_place_request *q
 fail:
 	if (return_borrowed(&d) < 0)
 		p->stats.unreturned++;
-	/* The fence or the first slot took part of the hole: free it all,
-	 * commit, and place this one with a donor of its own. */
-	bool retry = r == -EAGAIN && p->may_park && res->fd >= 0;
+	/* The fence or the first slot took part of the hole, or the range
+	 * missed (what landed in the hole, if any, goes with the rest): free
+	 * it all, commit, and place this one with a donor of its own. */
+	bool retry = (r == -EAGAIN || r == -EADDRNOTAVAIL) && p->may_park &&
+		     res->fd >= 0;
 	reservoir_close(p, retry);
 	if (retry)
 		r = -EXDEV;
