@@ -232,8 +232,15 @@ int main(int argc, char **argv)
 		done++;
 		int r = tp_place(&placer, &q, &d);
 		if (r == -EADDRNOTAVAIL) {
+			/* Whether something else holds part of the hole now
+			 * (the donor is gone, and what it freed committed): a
+			 * hint for whoever reads the log of a miss. */
+			bool still_free = false;
+			sync();
+			tp_fsmap_is_free(mfd, fsdev, bs, h->start, n, &still_free);
 			fprintf(stderr, "trial %u: missed %" PRIu64 "+%" PRIu64
-				" (hole of %" PRIu64 ")\n", t, h->start, n, h->len);
+				" (hole of %" PRIu64 "; afterwards %s)\n", t, h->start,
+				n, h->len, still_free ? "free" : "not all free");
 			missed++;
 		} else if (r < 0) {
 			fprintf(stderr, "trial %u: place %" PRIu64 "+%" PRIu64 ": %s\n",
