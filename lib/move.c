@@ -396,8 +396,10 @@ int tp_mover_move(struct tp_mover *mv, const struct tp_move *moves, size_t n,
 		goto out;
 	}
 	if (r < 0) {
+		/* -EEXIST: something else took part of the hole meanwhile */
 		*why = r == -EADDRNOTAVAIL ? TP_SKIP_MISSED :
 		       r == -ESTALE	   ? TP_SKIP_LENDER :
+		       r == -EEXIST	   ? TP_SKIP_HOLE_TAKEN :
 					     skip_for_errno(r);
 		goto out;
 	}

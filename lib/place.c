@@ -252,6 +252,26 @@ static int free_range(struct tp_placer *p, int fd, uint64_t blk, uint64_t n)
 	return r;
 }
 
+/*
+ * -EEXIST when part of the hole [T, T + n) is no longer free: since the
+ * caller looked, a block went there that is neither the donor's nor
+ * freed by it -- most often an extent-tree block, of the lender (the
+ * borrow splits its extent) or of the donor (its fence), as ext4 gives a
+ * one-block metadata allocation the first free block of the inode's
+ * group.  Not a miss: allocating now would land elsewhere, and no
+ * commit frees the hole again.
+ */
+static int hole_still_free(struct tp_placer *p, uint64_t T, uint64_t n)
+{
+	bool free_now = false;
+	int r = tp_fsmap_is_free(p->mount_fd, p->dev, p->block_size, T, n,
+				 &free_now);
+
+	if (r < 0)
+		return r;
+	return free_now ? 0 : -EEXIST;
+}
+
 /* Return the borrowed block to its lender. */
 static int return_borrowed(struct tp_donor *d)
 {
@@ -618,6 +638,9 @@ static int reservoir_place(struct tp_placer *p, const struct tp_place_request *q
 		r = -ESTALE;
 		goto fail;
 	}
+	r = hole_still_free(p, T, n);
+	if (r < 0)
+		goto fail;
 	if (fallocate(res->fd, FALLOC_FL_KEEP_SIZE, (off_t)(a * bs),
 		      (off_t)((uint64_t)TRIGGER_BLOCKS * bs)) < 0) {
 		r = -errno;
@@ -726,6 +749,9 @@ static int borrow_place(struct tp_placer *p, const struct tp_place_request *q,
 		r = -ESTALE; /* the lender's block is no longer beside the hole */
 		goto fail;
 	}
+	r = hole_still_free(p, T, n);
+	if (r < 0)
+		goto fail;
 
 	uint64_t placed = 0;
 	r = allocate(p, d.fd, d.start, T, n, &placed);
@@ -837,6 +863,9 @@ int tp_placer_init(struct tp_placer *p, enum tp_placement kind, int mount_fd,
 		.fallocate2_nr = fallocate2_nr,
 		.res = { .fd = -1 },
 	};
+	struct stat st;
+	if (mount_fd >= 0 && fstat(mount_fd, &st) == 0)
+		p->dev = st.st_dev;
 	if (kind == TP_PLACEMENT_FALLOCATE2 && !kernel_has_fallocate2())
 		return -ENOSYS;
 	return 0;

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "thinpack/thinpack.h"
 
@@ -47,6 +48,7 @@ struct tp_donor {
 struct tp_placer {
 	enum tp_placement kind;
 	int mount_fd;
+	dev_t dev;               /* the filesystem's, for GETFSMAP */
 	uint32_t block_size;
 	long fallocate2_nr;
 	struct tp_placement_stats stats;

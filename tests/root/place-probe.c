@@ -14,11 +14,12 @@
  * data into the donor with EXT4_IOC_MOVE_EXT and checks that the file's
  * blocks are at the target and that the file and the lender read back the
  * same bytes as before.  Prints "trials N exact N missed N moved N errors N
- * reservoir N wide N retried N" (reservoir: the exact ones placed by the
- * placer's reservoir; wide: holes a one-block borrow slot landed in, which
- * then got a wide one; retried: allocations that missed inside the placer,
- * which then placed the trial another way; see lib/place.c) and exits 1 on
- * any data error.
+ * reservoir N wide N retried N taken N" (reservoir: the exact ones placed
+ * by the placer's reservoir; wide: holes a one-block borrow slot landed in,
+ * which then got a wide one; retried: allocations that missed inside the
+ * placer, which then placed the trial another way; taken: holes the placer
+ * found partly taken by something else before it allocated -- not trials;
+ * see lib/place.c) and exits 1 on any data error.
  */
 
 #include <errno.h>
@@ -188,7 +189,7 @@ int main(int argc, char **argv)
 	placer.may_park = true;
 
 	unsigned done = 0, exact = 0, missed = 0, moved_ok = 0, errors = 0,
-		 no_candidate = 0, reservoir = 0;
+		 no_candidate = 0, reservoir = 0, taken = 0;
 	for (unsigned t = 0; t < trials && no_candidate < 1000; ) {
 		/* fresh view each trial: the previous one changed it */
 		for (size_t i = 0; i < n_files; i++)
@@ -242,6 +243,13 @@ int main(int argc, char **argv)
 				" (hole of %" PRIu64 "; afterwards %s)\n", t, h->start,
 				n, h->len, still_free ? "free" : "not all free");
 			missed++;
+		} else if (r == -EEXIST) {
+			/* not a trial: something else took part of the hole */
+			fprintf(stderr, "trial %u: hole %" PRIu64 "+%" PRIu64
+				" taken before the allocation\n", t, h->start, n);
+			taken++;
+			no_candidate++; /* bounded all the same */
+			t--;
 		} else if (r < 0) {
 			fprintf(stderr, "trial %u: place %" PRIu64 "+%" PRIu64 ": %s\n",
 				t, h->start, n, strerror(-r));
@@ -319,8 +327,8 @@ int main(int argc, char **argv)
 	}
 	uint64_t retried = placer.stats.missed > missed ? placer.stats.missed - missed : 0;
 	printf("trials %u exact %u missed %u moved %u errors %u reservoir %u wide %zu"
-	       " retried %" PRIu64 "\n", done, exact, missed, moved_ok, errors,
-	       reservoir, placer.slot_took.n, retried);
+	       " retried %" PRIu64 " taken %u\n", done - taken, exact, missed, moved_ok,
+	       errors, reservoir, placer.slot_took.n, retried, taken);
 	for (size_t i = 0; i < n_files; i++)
 		free(files[i].path);
 	free(files);
