@@ -617,6 +617,10 @@ static int reservoir_place(struct tp_placer *p, const struct tp_place_request *q
 		r = donor_block(res->fd, bs, a - 1, &slot);
 	if (r >= 0 && overlaps(slot, 1, T - 1, n + 2))
 		r = -EAGAIN;
+	/* The fence's own extent-tree blocks may have taken part of the
+	 * hole: nothing has changed yet, so the reservoir stays. */
+	if (r >= 0 && (r = hole_still_free(p, T, n)) == -EEXIST)
+		return r;
 	if (r >= 0)
 		r = free_range(p, res->fd, a, n);
 	if (r < 0)
@@ -638,7 +642,7 @@ static int reservoir_place(struct tp_placer *p, const struct tp_place_request *q
 		r = -ESTALE;
 		goto fail;
 	}
-	r = hole_still_free(p, T, n);
+	r = hole_still_free(p, T, n); /* the lender's, this time */
 	if (r < 0)
 		goto fail;
 	if (fallocate(res->fd, FALLOC_FL_KEEP_SIZE, (off_t)(a * bs),
