@@ -83,6 +83,7 @@ while [ "$landed" -lt "$want" ] && [ "$tries" -lt $((want * 3)) ]; do
 	if ! e2fsck -fn "$img" >"$TP_WORK/fsck.out" 2>&1; then
 		if ! only_leaks "$TP_WORK/fsck.out" >"$TP_WORK/bad"; then
 			tp_fail "kill after ${delay}s: e2fsck -fn finds more than leaked blocks: $(head -3 "$TP_WORK/bad")"
+			tp_log "e2fsck -fn said:"$'\n'"$(head -40 "$TP_WORK/fsck.out")"
 			break
 		fi
 		leaky=$((leaky + 1))
