@@ -96,8 +96,8 @@ static int falloc(int fd, uint32_t bs, uint64_t blk, uint64_t n)
 	return 0;
 }
 
-/* The same past i_size, which stays (the donor's size shapes the
- * normalisation window, see allocate()). */
+/* The same, i_size unchanged (it shapes the normalisation window, see
+ * allocate()). */
 static int falloc_keep(int fd, uint32_t bs, uint64_t blk, uint64_t n)
 {
 	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)(blk * bs), (off_t)(n * bs)) < 0)
@@ -645,11 +645,9 @@ static int reservoir_place(struct tp_placer *p, const struct tp_place_request *q
 	r = hole_still_free(p, T, n); /* the lender's, this time */
 	if (r < 0)
 		goto fail;
-	if (fallocate(res->fd, FALLOC_FL_KEEP_SIZE, (off_t)(a * bs),
-		      (off_t)((uint64_t)TRIGGER_BLOCKS * bs)) < 0) {
-		r = -errno;
+	r = falloc_keep(res->fd, bs, a, TRIGGER_BLOCKS);
+	if (r < 0)
 		goto fail;
-	}
 	r = placed_prefix(res->fd, bs, a, T, n, &placed);
 	if (r < 0)
 		goto fail;
