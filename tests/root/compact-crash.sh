@@ -65,6 +65,8 @@ crash_run() {
 		sleep "$delay"
 		if kill -KILL "$pid" 2>/dev/null; then
 			landed=$((landed + 1))
+		else
+			duration=$delay # runs take less than the first one did
 		fi
 		wait "$pid" 2>/dev/null || true
 
