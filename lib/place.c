@@ -192,6 +192,8 @@ out:
 
 static void mark_dirty(struct tp_placer *p, uint64_t blk)
 {
+	if (p->n_dirty > 0 && p->dirty[p->n_dirty - 1] == blk)
+		return; /* the reservoir's slot, again */
 	if (TP_RESERVE(p->dirty, p->cap_dirty, p->n_dirty + 1) < 0)
 		return; /* only a missed trim */
 	p->dirty[p->n_dirty++] = blk;
@@ -496,11 +498,11 @@ static int donor_with_helpers(struct tp_placer *p, uint64_t T, uint64_t n,
  * target, unwritten -- writing nothing -- and then only walks the fence.
  * The fence is fallocated a megabyte at a time, unwritten (nothing written,
  * nothing a thin pool provisions), for many placements, and the ranges are
- * taken from its front.  The slot for the next placement is the range's
- * last block: after the moves, a block the victim left (provisioned, to be
- * emptied anyway); the old slot and the range's other blocks are freed as
- * a closed donor's would be.  A range not moved whole closes the
- * reservoir; a miss closes it for the run (where the placer may commit,
+ * taken from its front.  The slot is one block, at logical 0, allocated
+ * when the reservoir opens and kept for all its placements, and every
+ * range starts at 1: what a victim leaves there stays as fence until the
+ * next range is punched out of it (reservoir_release() says why it may
+ * not be a slot).  A range not moved whole closes the reservoir; a miss closes it for the run (where the placer may commit,
  * that placement is then made the other way).  Every journal commit of the
  * mover closes it too (tp_placer_flush()): what it held is free then.
  *
@@ -514,6 +516,7 @@ static int donor_with_helpers(struct tp_placer *p, uint64_t T, uint64_t n,
  */
 #define TRIGGER_BLOCKS 32768u    /* more than EXT_UNWRITTEN_MAX_LEN */
 #define RESERVOIR_SIZE (1ull << 40) /* i_size: MOVE_EXT needs its ranges inside */
+#define RESERVOIR_RANGE 1           /* the range's first block; the slot is 0 */
 
 /* Free all the reservoir holds; with commit, commit that too (fdatasync
  * after the punch), so that ext4 can allocate those blocks again. */
@@ -584,8 +587,7 @@ static int reservoir_open(struct tp_placer *p)
 	r = falloc(res->fd, bs, 0, 1);
 	if (r < 0)
 		goto fail;
-	res->next = 1;
-	res->fence_end = 1;
+	res->fence_end = RESERVOIR_RANGE;
 	return 0;
 fail:
 	reservoir_close(p, false);
@@ -606,7 +608,7 @@ static int reservoir_place(struct tp_placer *p, const struct tp_place_request *q
 			res->off = true;
 		return r;
 	}
-	uint64_t a = res->next;
+	uint64_t a = RESERVOIR_RANGE;
 	d = (struct tp_donor){ .fd = res->fd, .start = a, .len = n,
 			       .lender_fd = q->lender_fd,
 			       .lender_logical = q->lender_logical,
@@ -680,11 +682,22 @@ fail:
 	return r;
 }
 
-/* The borrowed block back; the range's last block is the next slot. */
+/*
+ * The borrowed block back; the slot and the range stay where they are for
+ * the next placement.  After the moves, the range holds the blocks the
+ * victim left.  Those blocks are still the victim's on disk until the
+ * journal commits the move: nothing may write into them before that
+ * commit, or a power cut leaves the victim's unchanged extents pointing
+ * at someone else's data.  So they are never a slot (the lender's data
+ * is written there): they stay in the reservoir as part of its fence,
+ * never written, until the next placement punches the range out (freed
+ * blocks stay busy until the commit) or the reservoir closes.  The slot
+ * is the block the reservoir allocated when it opened, free on disk.
+ */
 static int reservoir_release(struct tp_placer *p, struct tp_donor *d)
 {
 	struct tp_reservoir *res = &p->res;
-	uint64_t last;
+	bool moved = false;
 	int r = return_borrowed(d), k;
 
 	d->fd = -1;
@@ -694,15 +707,10 @@ static int reservoir_release(struct tp_placer *p, struct tp_donor *d)
 		reservoir_close(p, false);
 		return r;
 	}
-	k = donor_block(res->fd, p->block_size, d->start + d->len - 1, &last);
-	/* Not moved whole, the last block is still the target's: no slot. */
-	if (k >= 0 && overlaps(last, 1, d->target, d->len))
-		k = -EBUSY;
-	if (k >= 0)
-		k = free_range(p, res->fd, d->borrow_slot, d->len);
-	if (k >= 0)
-		res->next = d->start + d->len;
-	else
+	/* Not moved whole, part of the range is still the target's. */
+	k = mapped_outside(res->fd, p->block_size, d->start, d->len, d->target,
+			   d->len, &moved);
+	if (k < 0 || !moved)
 		reservoir_close(p, false);
 	return 0;
 }

@@ -65,9 +65,7 @@ struct tp_placer {
 	/* borrow, merge-left: one donor for many placements (place.c) */
 	struct tp_reservoir {
 		int fd;             /* -1: none open */
-		uint64_t next;      /* where the next range starts; the slot
-				     * is the block before it */
-		uint64_t fence_end; /* [next, fence_end) is mapped */
+		uint64_t fence_end; /* the fence: mapped up to here */
 		bool off;           /* not here: no room, or it missed */
 	} res;
 	/* Blocks the reservoir (or a wide borrow slot) freed, busy until
