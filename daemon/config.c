@@ -669,6 +669,12 @@ static char *reader(char *str, int num, void *stream)
 	while (n > 0 && (p->buf[n - 1] == '\n' || p->buf[n - 1] == '\r'))
 		p->buf[--n] = '\0';
 	s = p->buf;
+	/* Everything after a NUL would be lost to the C strings below:
+	 * "[*]\0/srv]" would read as "[*]", every filesystem. */
+	if (memchr(s, '\0', (size_t)n)) {
+		perror_at(p, "a NUL byte in the line");
+		goto empty;
+	}
 	if (p->line == 1 && strncmp(s, "\xef\xbb\xbf", 3) == 0)
 		s += 3; /* UTF-8 byte order mark */
 	while (isspace((unsigned char)*s))

@@ -656,6 +656,8 @@ static int open_target(struct daemon *d, struct fsent *f, struct tp_device **ret
 	}
 	info = tp_fs_get_info(fs);
 	blocker = tp_fs_compaction_blocker(info);
+	if (!blocker)
+		blocker = tp_device_compaction_blocker(dev);
 	if (blocker) {
 		set_problem(f, LOG_WARNING, "compaction is impossible: %s", blocker);
 		return -EOPNOTSUPP;

@@ -93,6 +93,26 @@ bool tp_device_is_ext(const struct tp_device *dev)
 			       strcmp(dev->fstype, "ext2") == 0);
 }
 
+const char *tp_device_compaction_blocker(const struct tp_device *dev)
+{
+	if (dev->kind == TP_TARGET_MOUNTED && dev->data_journal)
+		return "mounted with data=journal: EXT4_IOC_MOVE_EXT refuses to "
+		       "move data on it; unmount it and compact with --offline, "
+		       "or remount it with data=ordered";
+	/* ext4 hands a freed data block out again before the transaction
+	 * that freed it commits when the inode is in writeback mode
+	 * (mballoc.c, ext4_free_blocks()): the blocks a moved file leaves
+	 * could be overwritten while the journal on disk still gives them
+	 * to that file, and a power cut would leave it so. */
+	if (dev->kind == TP_TARGET_MOUNTED && dev->data_writeback)
+		return "mounted with data=writeback: ext4 may reuse the blocks a "
+		       "moved file leaves before the move is committed, so a "
+		       "power cut could cost that file its data; remount it "
+		       "with data=ordered, or unmount it and compact with "
+		       "--offline";
+	return NULL;
+}
+
 void tp_device_set_granularity(struct tp_device *dev, uint64_t bytes,
 			       enum tp_granularity_source source)
 {
@@ -178,6 +198,11 @@ static int fill_sysfs(struct tp_device *dev, dev_t devno)
 		whole[slash - dir] = '\0';
 	} else
 		memcpy(whole, dir, sizeof(whole));
+
+	/* The device's own size (a partition's, a loop device's after its
+	 * offset and size limit), in 512-byte sectors. */
+	if (read_sysfs_u64(dir, "size", &v) >= 0)
+		dev->size = v * 512;
 
 	dev->loop = sysfs_exists(whole, "loop");
 	if (dev->loop) {
@@ -282,6 +307,18 @@ static int set_mount(struct tp_device *dev, struct libmnt_fs *fs)
 		return -ENOMEM;
 	dev->read_only = vfsopts &&
 			 mnt_optstr_get_option(vfsopts, "ro", NULL, NULL) == 0;
+
+	/* ext4 shows its data mode among the superblock options, whether
+	 * it came from the mount options or the superblock's defaults. */
+	const char *fsopts = mnt_fs_get_fs_options(fs);
+	char *val = NULL;
+	size_t len = 0;
+	if (fsopts && mnt_optstr_get_option(fsopts, "data", &val, &len) == 0 && val) {
+		dev->data_journal = len == strlen("journal") &&
+				    strncmp(val, "journal", len) == 0;
+		dev->data_writeback = len == strlen("writeback") &&
+				      strncmp(val, "writeback", len) == 0;
+	}
 	return 0;
 }
 
@@ -380,12 +417,14 @@ int tp_device_open(const char *path, struct tp_device **ret)
 		r = resolve_blockdev(dev, tb, st.st_rdev);
 		if (r < 0)
 			return r;
-	} else if (S_ISREG(st.st_mode) &&
-		   (dev->fstype = file_content_type(path))) {
-		/* An image file (of ext4, or of something else to refuse). */
+	} else if (S_ISREG(st.st_mode)) {
+		/* A regular file is an image, whatever it holds: of ext4, or
+		 * of something else (or nothing) to refuse.  It never stands
+		 * for the filesystem that holds it. */
 		dev_t loopdev;
 
-		r = find_mounted_loop(tb, &st, &loopdev);
+		dev->fstype = file_content_type(path);
+		r = dev->fstype ? find_mounted_loop(tb, &st, &loopdev) : 0;
 		if (r > 0) {
 			/* The image is in use: report the live filesystem. */
 			free(dev->fstype);
@@ -402,6 +441,7 @@ int tp_device_open(const char *path, struct tp_device **ret)
 			dev->granularity_source = TP_GRANULARITY_BLKSIZE;
 			dev->discard = true; /* hole punching */
 			dev->discard_max_bytes = UINT64_MAX;
+			dev->size = (uint64_t)st.st_size;
 		}
 	} else {
 		/* A path inside a mounted filesystem. */

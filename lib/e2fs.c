@@ -61,7 +61,17 @@ static int map_errcode(errcode_t err)
 
 const char *tp_fs_last_error(void)
 {
-	return last_error ? error_message(last_error) : NULL;
+	static bool loaded;
+
+	if (!last_error)
+		return NULL;
+	/* error_message() knows libext2fs's codes only once its table is
+	 * loaded; without it, "Unknown code ext2 20". */
+	if (!loaded) {
+		initialize_ext2_error_table();
+		loaded = true;
+	}
+	return error_message(last_error);
 }
 
 struct tp_fs *tp_fs_close(struct tp_fs *f)

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -403,11 +404,23 @@ static int check_target(const struct tp_device *dev, struct tp_fs *fs)
 		return -ENOTCONN;
 	if (dev->read_only)
 		return -EROFS;
-	if (tp_fs_compaction_blocker(info))
+	if (tp_fs_compaction_blocker(info) || tp_device_compaction_blocker(dev))
 		return -EOPNOTSUPP;
 	/* MOVE_EXT wants the same offset within a page in both files. */
 	if (info->block_size != (uint32_t)sysconf(_SC_PAGESIZE))
 		return -EDOM;
+	return 0;
+}
+
+/* fd, opened on dev's mount point, is on dev: -ESTALE if not. */
+static int check_mount_fd(int fd, const struct tp_device *dev)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (st.st_dev != dev->devno)
+		return -ESTALE;
 	return 0;
 }
 
@@ -438,6 +451,15 @@ int tp_compact(const struct tp_device *dev, struct tp_fs *fs,
 	e.mount_fd = open(dev->mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (e.mount_fd < 0)
 		return -errno;
+	/* The mount point is a path: something else may be mounted there
+	 * since the device was resolved.  Everything after this goes
+	 * through the descriptor, so checking it once is enough. */
+	r = check_mount_fd(e.mount_fd, dev);
+	if (r < 0) {
+		close(e.mount_fd);
+		free(e.skip);
+		return r;
+	}
 	e.mover = (struct tp_mover){
 		.mount_fd = e.mount_fd,
 		.dev = dev->devno,
@@ -509,6 +531,9 @@ int tp_trim_empty(const struct tp_device *dev, struct tp_fs *fs,
 	fd = open(dev->mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	r = check_mount_fd(fd, dev);
+	if (r < 0)
+		return r;
 	r = tp_journal_commit(fd, tp_fs_get_info(fs)->fast_commit);
 	if (r < 0)
 		return r;

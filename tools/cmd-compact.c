@@ -188,6 +188,10 @@ static int prepare_offline(struct target *t, const struct compact_options *o)
 				   "%s: mounted on %s: unmount it first, or compact it "
 				   "online (without --offline)", t->path,
 				   t->dev->mountpoint ? t->dev->mountpoint : "?");
+	if (t->short_device)
+		return target_fail(t, TP_EXIT_USAGE, "%s: %s is smaller than the "
+				   "filesystem on it: not compacted", t->path,
+				   t->dev->device);
 	if (t->info.bigalloc)
 		return target_fail(t, TP_EXIT_NOTHING, "%s: compaction is impossible: "
 				   "bigalloc filesystem (clusters of blocks are allocated "
@@ -232,6 +236,8 @@ static int refuse(struct target *t)
 	if (t->dev->read_only)
 		return target_fail(t, TP_EXIT_NOTHING,
 				   "%s: mounted read-only: nothing can move", t->path);
+	if (!blocker)
+		blocker = tp_device_compaction_blocker(t->dev);
 	if (blocker)
 		return target_fail(t, TP_EXIT_NOTHING, "%s: compaction is impossible: %s",
 				   t->path, blocker);
@@ -479,10 +485,16 @@ int cmd_compact(int argc, char **argv)
 		return TP_EXIT_USAGE;
 	}
 	progress_done();
-	if (r < 0) {
+	if (r == -ESTALE && !o.offline)
+		target_fail(&t, TP_EXIT_OPERATIONAL, "%s: %s is no longer the mount "
+			    "of %s: nothing moved", t.path, t.dev->mountpoint,
+			    t.dev->device);
+	else if (r < 0) {
 		const char *why = o.offline ? tp_fs_last_error() : NULL;
 		target_fail(&t, TP_EXIT_OPERATIONAL, "%s: compaction failed: %s",
 			    t.path, why ? why : strerror(-r));
+	}
+	if (r < 0) {
 		json_object_put(run.moves);
 		tp_compact_result_clear(&res);
 		r = t.exit;

@@ -76,6 +76,8 @@ static int report_one(const char *path, const struct report_options *o,
 			       "their clusters count as pinned",
 			    path, rep->stats.unreadable_inodes);
 	rep->blocker = tp_fs_compaction_blocker(&t->info);
+	if (!rep->blocker)
+		rep->blocker = tp_device_compaction_blocker(t->dev);
 	if (rep->blocker) {
 		target_warn(t, "%s: compaction is impossible: %s", path, rep->blocker);
 		t->exit |= TP_EXIT_NOTHING;

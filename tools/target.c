@@ -119,6 +119,11 @@ int target_open(struct target *t, const char *path, uint64_t granularity)
 					   "%s: not an ext4 filesystem (%s is %s)", path,
 					   dev->mountpoint ? dev->mountpoint : dev->device,
 					   dev->fstype);
+		if (dev->kind == TP_TARGET_IMAGE)
+			return target_fail(t, TP_EXIT_USAGE,
+					   "%s: a regular file, so an image, but no "
+					   "filesystem found in it (not an ext4 image)",
+					   path);
 		return target_fail(t, TP_EXIT_USAGE,
 				   "%s: not an ext4 filesystem (no filesystem found "
 				   "on %s)", path, dev->device);
@@ -167,6 +172,18 @@ int target_open(struct target *t, const char *path, uint64_t granularity)
 			       "--granularity",
 			    path, dev->device, tp_format_size(gran, a),
 			    dev->loop_backing_file ? dev->loop_backing_file : "it");
+	uint64_t fs_bytes = t->info.blocks_count * t->info.block_size;
+	if (dev->size && fs_bytes > dev->size) {
+		/* Truncated: what lies past the end reads as zeroes, or
+		 * not at all, and a write there grows an image. */
+		t->short_device = true;
+		t->exit |= TP_EXIT_USAGE;
+		target_warn(t, "%s: the filesystem is %" PRIu64 " bytes (%" PRIu64
+			       " blocks of %" PRIu32 ") but %s holds only %" PRIu64
+			       " bytes: truncated?",
+			    path, fs_bytes, t->info.blocks_count, t->info.block_size,
+			    dev->device, dev->size);
+	}
 	if (t->info.needs_recovery && dev->kind != TP_TARGET_MOUNTED)
 		target_warn(t, "%s: the journal needs recovery; these figures "
 			       "describe the filesystem before it (run e2fsck, or "

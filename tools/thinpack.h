@@ -43,6 +43,7 @@ struct target {
 	char *warnings[TARGET_MAX_WARNINGS];
 	unsigned n_warnings;
 	int exit;     /* TP_EXIT_* bits */
+	bool short_device; /* the filesystem is larger than its device */
 };
 /* Resolve, open and place path on its cluster grid.  0, or its exit bits
  * (non-zero) after printing why. */

@@ -59,6 +59,9 @@ struct tp_device {
 	char *fstype;     /* "ext4", "tmpfs", "xfs"...; NULL if unknown */
 	enum tp_target_kind kind;
 	bool read_only;   /* mounted read-only */
+	bool data_journal;   /* mounted with data=journal */
+	bool data_writeback; /* mounted with data=writeback */
+	uint64_t size;    /* bytes of the device or image file; 0 if unknown */
 	dev_t devno;      /* of the block device; 0 for an image */
 
 	bool partition;   /* the device is a partition of a whole disk */
@@ -92,6 +95,9 @@ int tp_device_open(const char *path, struct tp_device **ret);
 struct tp_device *tp_device_free(struct tp_device *dev);
 /* ext2, ext3 or ext4, by the mount table or by libblkid's probe. */
 bool tp_device_is_ext(const struct tp_device *dev);
+/* Why the mount of dev cannot be compacted online whatever its filesystem
+ * holds (data=journal, data=writeback), or NULL. */
+const char *tp_device_compaction_blocker(const struct tp_device *dev);
 void tp_device_set_granularity(struct tp_device *dev, uint64_t bytes,
 			       enum tp_granularity_source source);
 const char *tp_granularity_source_to_string(enum tp_granularity_source s);
