@@ -96,10 +96,15 @@ static int open_checked(const struct tp_mover *mv, uint32_t file, int *ret_fd,
 	uint32_t flags;
 	int r;
 
+	/* O_NONBLOCK: an open that would break someone's lease fails at
+	 * once (EWOULDBLOCK, "in use") instead of waiting out
+	 * /proc/sys/fs/lease-break-time, 45 s, for a holder that may never
+	 * let go -- any user can hold a read lease on a file they can read. */
 	fd = tp_open_by_inode(mv->mount_fd, f->ino, f->generation,
-			      O_RDWR | O_NOATIME);
+			      O_RDWR | O_NOATIME | O_NONBLOCK);
 	if (fd == -EPERM) /* O_NOATIME on a file we do not own */
-		fd = tp_open_by_inode(mv->mount_fd, f->ino, f->generation, O_RDWR);
+		fd = tp_open_by_inode(mv->mount_fd, f->ino, f->generation,
+				      O_RDWR | O_NONBLOCK);
 	if (fd < 0) {
 		*why = skip_for_errno(fd);
 		return fd;
