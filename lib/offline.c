@@ -295,6 +295,16 @@ int tp_compact_offline(const struct tp_device *dev, struct tp_fs *fs,
 	ret->phase_s[0] = now() - t;
 	if (r < 0)
 		goto out;
+	/* Unmounted, nothing changes under the scan: a block some inode maps
+	 * that the bitmap calls free, or a block two owners claim, is damage.
+	 * A target allocated there would overwrite live data: refuse before
+	 * anything is written (and on a dry run too). */
+	ret->owned_free_ranges = x.map->stats.owned_free_ranges;
+	ret->overcounted_blocks = x.map->stats.overcounted_blocks;
+	if (ret->owned_free_ranges || ret->overcounted_blocks) {
+		r = -EUCLEAN;
+		goto out;
+	}
 
 	struct tp_plan_options po = {
 		.max_usage = o->max_usage,

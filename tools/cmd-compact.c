@@ -485,7 +485,13 @@ int cmd_compact(int argc, char **argv)
 		return TP_EXIT_USAGE;
 	}
 	progress_done();
-	if (r == -ESTALE && !o.offline)
+	if (r == -EUCLEAN && o.offline)
+		target_fail(&t, TP_EXIT_OPERATIONAL, "%s: the block bitmaps disagree "
+			    "with the files that own the blocks (%" PRIu64 " ranges "
+			    "in use by files but free in the bitmap, %" PRIu64
+			    " blocks more owned than the bitmap marks in use): run e2fsck -f; nothing changed",
+			    t.path, res.owned_free_ranges, res.overcounted_blocks);
+	else if (r == -ESTALE && !o.offline)
 		target_fail(&t, TP_EXIT_OPERATIONAL, "%s: %s is no longer the mount "
 			    "of %s: nothing moved", t.path, t.dev->mountpoint,
 			    t.dev->device);

@@ -421,6 +421,12 @@ struct tp_compact_result {
 	size_t n_failed_clusters;
 	double elapsed_s;
 	double phase_s[4];         /* scan, plan, move, trim */
+	/* Offline, -EUCLEAN: the bitmaps disagree with the owners the scan
+	 * found -- ranges some inode maps that are free in the bitmap, and
+	 * blocks owned beyond what the bitmap marks in use (claimed twice,
+	 * or free).  Nothing was written. */
+	uint64_t owned_free_ranges;
+	uint64_t overcounted_blocks;
 };
 
 /*
@@ -430,7 +436,9 @@ struct tp_compact_result {
  * -ENOSYS (fallocate2 asked for and absent).  With placement
  * TP_PLACEMENT_OFFLINE, dev must not be mounted (-EBUSY) and fs be opened
  * with tp_fs_open_rw() (tp_fs_open() for a dry run); min_age does not
- * apply.  Per-file failures are counted in ret->skipped, never returned.
+ * apply; -EUCLEAN when the block bitmaps disagree with the owners of the
+ * blocks (ret->owned_free_ranges, ret->overcounted_blocks), before any
+ * write.  Per-file failures are counted in ret->skipped, never returned.
  */
 int tp_compact(const struct tp_device *dev, struct tp_fs *fs,
 	       const struct tp_geometry *geo, const struct tp_compact_options *o,
