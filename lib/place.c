@@ -498,11 +498,10 @@ static int donor_with_helpers(struct tp_placer *p, uint64_t T, uint64_t n,
  * target, unwritten -- writing nothing -- and then only walks the fence.
  * The fence is fallocated a megabyte at a time, unwritten (nothing written,
  * nothing a thin pool provisions), for many placements, and the ranges are
- * taken from its front.  The slot is one block, at logical 0, allocated
- * when the reservoir opens and kept for all its placements, and every
- * range starts at 1: what a victim leaves there stays as fence until the
- * next range is punched out of it (reservoir_release() says why it may
- * not be a slot).  A range not moved whole closes the reservoir; a miss closes it for the run (where the placer may commit,
+ * taken from its front.  The slot is one block at logical 0, allocated
+ * afresh for each placement, and every range starts at 1: what a victim
+ * leaves there stays as fence until the next range is punched out of it
+ * (reservoir_release() says why neither may be written meanwhile).  A range not moved whole closes the reservoir; a miss closes it for the run (where the placer may commit,
  * that placement is then made the other way).  Every journal commit of the
  * mover closes it too (tp_placer_flush()): what it held is free then.
  *
@@ -683,16 +682,21 @@ fail:
 }
 
 /*
- * The borrowed block back; the slot and the range stay where they are for
- * the next placement.  After the moves, the range holds the blocks the
- * victim left.  Those blocks are still the victim's on disk until the
- * journal commits the move: nothing may write into them before that
- * commit, or a power cut leaves the victim's unchanged extents pointing
- * at someone else's data.  So they are never a slot (the lender's data
- * is written there): they stay in the reservoir as part of its fence,
- * never written, until the next placement punches the range out (freed
- * blocks stay busy until the commit) or the reservoir closes.  The slot
- * is the block the reservoir allocated when it opened, free on disk.
+ * The borrowed block back, and a fresh slot for the next placement.
+ *
+ * Nothing may be written into a block that the journal on disk may still
+ * give to a file, or a power cut before the next commit leaves that file
+ * pointing at someone else's data.  Two such blocks come out of every
+ * placement, and ext4's rule that a freed block is not reused before its
+ * transaction commits holds neither, because MOVE_EXT swaps blocks and
+ * frees none:
+ *   - the range, after the moves, holds the blocks the victim left: they
+ *     stay in the reservoir, never written, as part of its fence, until
+ *     the next range is punched out of them or the reservoir closes;
+ *   - the slot held the lender's block while it was borrowed, and a
+ *     commit may have come meanwhile: it is punched out (busy until the
+ *     next commit, which also records the return) and the next slot is
+ *     allocated afresh, from blocks free on disk.
  */
 static int reservoir_release(struct tp_placer *p, struct tp_donor *d)
 {
@@ -710,7 +714,13 @@ static int reservoir_release(struct tp_placer *p, struct tp_donor *d)
 	/* Not moved whole, part of the range is still the target's. */
 	k = mapped_outside(res->fd, p->block_size, d->start, d->len, d->target,
 			   d->len, &moved);
-	if (k < 0 || !moved)
+	if (k >= 0 && !moved)
+		k = -EBUSY;
+	if (k >= 0)
+		k = free_range(p, res->fd, d->borrow_slot, 1);
+	if (k >= 0)
+		k = falloc_keep(res->fd, p->block_size, d->borrow_slot, 1);
+	if (k < 0)
 		reservoir_close(p, false);
 	return 0;
 }

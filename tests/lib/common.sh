@@ -286,13 +286,17 @@ tp_snapshot() {
 	"$PYTHON3" "$TP_PY" space "$1" >"$TP_WORK/space.before"
 }
 
-# tp_expect_unchanged MOUNTPOINT: no file changed in contents or extents
-# since tp_snapshot, and no block or inode was leaked or gained.
+# tp_expect_unchanged MOUNTPOINT [WHEN]: no file changed in contents or
+# extents since tp_snapshot, and no block or inode was leaked or gained;
+# WHEN names the moment in a failure's message.
 tp_expect_unchanged() {
+	local when=${2:+$2: } d
 	"$PYTHON3" "$TP_PY" layout "$1" >"$TP_WORK/layout.after"
-	cmp -s "$TP_WORK/layout.before" "$TP_WORK/layout.after" ||
-		tp_fail "files changed: $(diff "$TP_WORK/layout.before" "$TP_WORK/layout.after" | head -6)"
+	if ! cmp -s "$TP_WORK/layout.before" "$TP_WORK/layout.after"; then
+		d=$(diff "$TP_WORK/layout.before" "$TP_WORK/layout.after" || true)
+		tp_fail "${when}$(grep -c '^>' <<<"$d" || true) files changed: $(sed -n 1,6p <<<"$d")"
+	fi
 	"$PYTHON3" "$TP_PY" space "$1" >"$TP_WORK/space.after"
-	tp_expect_eq "free + owned blocks, free inodes" "$(cat "$TP_WORK/space.after")" \
+	tp_expect_eq "${when}free + owned blocks, free inodes" "$(cat "$TP_WORK/space.after")" \
 		"$(cat "$TP_WORK/space.before")"
 }
