@@ -499,6 +499,22 @@ const struct section *config_global(const struct config *c)
 	return &c->sections[0];
 }
 
+bool section_names(const struct section *s, const char *uuid, const char *mountpoint)
+{
+	if (s->duplicate)
+		return false;
+	switch (s->kind) {
+	case SECTION_UUID:
+		return uuid && strcasecmp(uuid, s->match) == 0;
+	case SECTION_PATH:
+		return mountpoint && strcmp(mountpoint, s->match) == 0;
+	case SECTION_ALL:
+	case SECTION_GLOBAL:
+		break;
+	}
+	return false;
+}
+
 const struct section *config_match(const struct config *c, const char *uuid,
 				   const char *mountpoint, bool all)
 {
@@ -507,22 +523,12 @@ const struct section *config_match(const struct config *c, const char *uuid,
 	for (size_t i = 1; i < c->n_sections; i++) {
 		const struct section *s = &c->sections[i];
 
-		if (s->duplicate)
-			continue;
-		switch (s->kind) {
-		case SECTION_UUID:
-			if (uuid && strcasecmp(uuid, s->match) == 0)
-				return s;
-			break;
-		case SECTION_PATH:
-			if (mountpoint && strcmp(mountpoint, s->match) == 0)
-				path = s;
-			break;
-		case SECTION_ALL:
+		if (s->kind == SECTION_ALL && !s->duplicate)
 			star = s;
-			break;
-		case SECTION_GLOBAL:
-			break;
+		else if (section_names(s, uuid, mountpoint)) {
+			if (s->kind == SECTION_UUID)
+				return s;
+			path = s;
 		}
 	}
 	if (path)

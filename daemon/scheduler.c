@@ -253,7 +253,7 @@ int scheduler_discover(struct daemon *d)
 	_cleanup_(mnt_unref_tablep) struct libmnt_table *tb = NULL, *fstab = NULL;
 	_cleanup_(mnt_free_iterp) struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
 	_cleanup_free_ struct seen *seen = NULL;
-	_cleanup_free_ bool *keep = NULL;
+	_cleanup_free_ bool *keep = NULL, *named = NULL;
 	size_t n_seen = 0, cap = 0;
 	struct libmnt_fs *mfs;
 
@@ -297,7 +297,8 @@ int scheduler_discover(struct daemon *d)
 				seen[i].fs = NULL;
 
 	keep = calloc(d->n_fs + n_seen + 1, sizeof(*keep));
-	if (!keep)
+	named = calloc(d->config->n_sections + 1, sizeof(*named));
+	if (!keep || !named)
 		return -ENOMEM;
 	for (size_t i = 0; i < n_seen; i++) {
 		if (!seen[i].fs)
@@ -318,6 +319,9 @@ int scheduler_discover(struct daemon *d)
 			    !strcmp(d->fs[k]->mountpoint, mp))
 				f = d->fs[k];
 		uuid = f && f->uuid ? strdup(f->uuid) : probe_uuid(device);
+		for (size_t k = 1; k < d->config->n_sections; k++)
+			if (section_names(&d->config->sections[k], uuid, mp))
+				named[k] = true;
 		bool all = !strcmp(type, "ext4") && rw && device_discards(seen[i].devno) &&
 			   !fstab_skips(fstab, mp);
 		sec = config_match(d->config, uuid, mp, all);
@@ -338,11 +342,17 @@ int scheduler_discover(struct daemon *d)
 			f->pressure = -1;
 			f->uuid = uuid ? strdup(uuid) : NULL;
 			if (f->uuid) {
-				int r = state_load(d->state_dir, f->uuid, &f->st);
+				bool future;
+				int r = state_load(d->state_dir, f->uuid, &f->st, &future);
 				if (r < 0)
-					log_warning("%s: cannot read the state of %s in "
-						    "%s: %s; starting afresh", mp, f->uuid,
-						    d->state_dir, strerror(-r));
+					log_warning("%s: the state file %s/%s.json %s; "
+						    "starting afresh", mp, d->state_dir,
+						    f->uuid, state_strerror(r));
+				else if (future)
+					log_warning("%s: the state file %s/%s.json holds "
+						    "dates in the future (was the clock "
+						    "set back?); taken as now", mp,
+						    d->state_dir, f->uuid);
 			}
 		}
 		for (size_t k = 0; k < d->n_fs; k++)
@@ -397,6 +407,21 @@ int scheduler_discover(struct daemon *d)
 		} else if (changed)
 			log_fs(LOG_INFO, f->mountpoint, f->uuid, UINT64_MAX, UINT64_MAX,
 			       "%s: new settings from [%s]", f->mountpoint, f->section);
+	}
+
+	/* A section that names no mounted filesystem does nothing: say so,
+	 * once, and again when it has named one in between. */
+	for (size_t k = 1; k < d->config->n_sections; k++) {
+		struct section *s = &d->config->sections[k];
+
+		if (s->kind != SECTION_UUID && s->kind != SECTION_PATH)
+			continue;
+		if (!named[k] && !s->duplicate && !s->unmounted_said)
+			log_warning("%s:%u: [%s] names no mounted ext2/3/4 "
+				    "filesystem: nothing to do for it until one is "
+				    "mounted", d->config->path ? d->config->path : "",
+				    s->line, s->name);
+		s->unmounted_said = !named[k];
 	}
 
 	/* Dropped: unmounted, or no longer configured. */
@@ -814,9 +839,11 @@ static void finish_pass(struct daemon *d, struct fsent *f,
 
 	if (f->uuid) {
 		int q = state_save(d->state_dir, f->uuid, f->mountpoint, &f->st);
-		if (q < 0)
-			log_warning("%s: cannot save the state in %s: %s", f->mountpoint,
-				    d->state_dir, strerror(-q));
+		if (q < 0 && !f->unsaved)
+			log_warning("%s: cannot save the state in %s/%s.json: %s",
+				    f->mountpoint, d->state_dir, f->uuid,
+				    state_strerror(q));
+		f->unsaved = q < 0;
 	}
 
 	const struct pass_info *l = &f->st.last;

@@ -132,21 +132,56 @@ static const char *stop_str(int r)
 	return stop_reason_to_string((enum stop_reason)r);
 }
 
-/* A missing or unreadable file is a filesystem seen for the first time:
- * *ret zeroed, and 0 (-errno for what is worth a warning). */
-int state_load(const char *dir, const char *uuid, struct fs_state *ret)
+const char *state_strerror(int r)
+{
+	switch (r) {
+	case -EISDIR:
+		return "is a directory";
+	case -EINVAL:
+		return "is not a regular file";
+	case -EBADMSG:
+		return "is not a state file (not JSON)";
+	}
+	return strerror(-r);
+}
+
+/* A time read back from the file, never later than now: a date in the
+ * future (the clock was set back, or the file was written by hand) would
+ * keep a failed cluster out, or the next pass away, until then. */
+static double not_after(double t, double now, bool *future)
+{
+	if (t <= now + 1)
+		return t;
+	*future = true;
+	return now;
+}
+
+/* A missing file is a filesystem seen for the first time: *ret zeroed,
+ * and 0.  One that cannot be read: *ret zeroed, and -errno to warn of
+ * (state_strerror() says what is wrong with it).  ret_future: some of
+ * its dates were in the future, and were taken as now. */
+int state_load(const char *dir, const char *uuid, struct fs_state *ret,
+	       bool *ret_future)
 {
 	_cleanup_free_ char *path = state_path(dir, uuid);
 	json_object *root, *t, *l, *sk, *fc;
 	struct fs_state st = { 0 };
+	double now = now_realtime();
+	bool future = false;
+	struct stat sb;
 
 	*ret = st;
+	*ret_future = false;
 	if (!path)
 		return -ENOMEM;
 	/* stat(), not access(): access() drops the capabilities of a
 	 * non-root user, and thinpackd.service runs as one. */
-	if (stat(path, &(struct stat){ 0 }) < 0)
+	if (stat(path, &sb) < 0)
 		return errno == ENOENT ? 0 : -errno;
+	if (S_ISDIR(sb.st_mode))
+		return -EISDIR;
+	if (!S_ISREG(sb.st_mode))
+		return -EINVAL;
 	root = json_object_from_file(path);
 	if (!root)
 		return -EBADMSG;
@@ -174,8 +209,8 @@ int state_load(const char *dir, const char *uuid, struct fs_state *ret)
 		const char *e = get_string(l, "error");
 
 		st.last = (struct pass_info){
-			.start = get_double(l, "start"),
-			.end = get_double(l, "end"),
+			.start = not_after(get_double(l, "start"), now, &future),
+			.end = not_after(get_double(l, "end"), now, &future),
 			.result = enum_from(get_string(l, "result"), result_str, PASS_ERROR),
 			.stop = enum_from(get_string(l, "stop"), stop_str, STOP_RELOAD),
 			.moved_bytes = get_u64(l, "moved_bytes"),
@@ -208,12 +243,15 @@ int state_load(const char *dir, const char *uuid, struct fs_state *ret)
 			    json_object_array_length(e) == 2)
 				st.failed[st.n_failed++] = (struct failed_cluster){
 					json_object_get_uint64(json_object_array_get_idx(e, 0)),
-					json_object_get_int64(json_object_array_get_idx(e, 1)),
+					(int64_t)not_after((double)json_object_get_int64(
+								   json_object_array_get_idx(e, 1)),
+							   now, &future),
 				};
 		}
 	}
 	json_object_put(root);
 	*ret = st;
+	*ret_future = future;
 	return 0;
 }
 

@@ -106,6 +106,7 @@ struct section {
 	unsigned line;
 	unsigned key_line[_KEY_MAX]; /* where each key was set; 0: not set */
 	bool duplicate;  /* ignored: reported */
+	bool unmounted_said; /* names no mounted filesystem: said once */
 	struct settings s; /* resolved: own keys, then [global], then defaults */
 };
 
@@ -139,6 +140,8 @@ const struct section *config_global(const struct config *c);
  * all is true: fstab does not opt it out).  NULL: not configured. */
 const struct section *config_match(const struct config *c, const char *uuid,
 				   const char *mountpoint, bool all);
+/* s is [UUID=uuid] or [mountpoint] (not a duplicate). */
+bool section_names(const struct section *s, const char *uuid, const char *mountpoint);
 /* Print the configuration as thinpackd reads it. */
 void config_print(const struct config *c, FILE *out);
 
@@ -205,7 +208,11 @@ struct fs_state {
 	size_t n_failed;
 };
 
-int state_load(const char *dir, const char *uuid, struct fs_state *ret);
+int state_load(const char *dir, const char *uuid, struct fs_state *ret,
+	       bool *ret_future);
+/* What is wrong with a state file that state_load() or state_save()
+ * refused. */
+const char *state_strerror(int r);
 int state_save(const char *dir, const char *uuid, const char *mountpoint,
 	       const struct fs_state *st);
 void state_done(struct fs_state *st);
@@ -243,6 +250,7 @@ struct fsent {
 	bool present;     /* in the mount table now */
 	bool blocked;     /* read-only, not ext4, no discard: no passes */
 	char *problem;    /* why it is not compacted, or NULL */
+	bool unsaved;     /* its state could not be saved: said once */
 	double next_due;  /* realtime seconds */
 	struct fs_state st;
 	struct pass_info pass; /* in progress (result PASS_RUNNING) */
