@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Shared by the image and root test tiers, and by scripts/demo.sh.
 #
-# The emulated thin device (../shared/DESIGN.md): the test filesystem's image
+# The emulated thin device (doc/design.md): the test filesystem's image
 # lives on an outer ext4 made with -O bigalloc -C 1M, attached by a loop
 # device.  Discards punch the image file, and the outer filesystem frees
 # only whole 1 MiB clusters, so the image's allocated size (stat -c %b)

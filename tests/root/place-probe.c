@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * place-probe: measure the placement backend on a mounted filesystem, the
- * way ../shared/PLACEMENT.md did, with discovery independent of thinpack's
+ * way doc/placement.md describes, with discovery independent of thinpack's
  * scan (every file's FIEMAP, GETFSMAP for free space).
  *
  *   place-probe [--right] [--trials N] [--min-len N] [--max-len N]

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The borrow placement method of ../shared/PLACEMENT.md, measured on this
+# The borrow placement method of doc/placement.md, measured on this
 # kernel: donors placed at chosen holes must land exactly (checked with
 # FIEMAP by the probe itself), merge-left and merge-right, short and long
 # holes, with and without a concurrent writer, with a donor for each

@@ -735,7 +735,7 @@ static void test_one_cluster(void **state)
 	tp_clustermap_free(map);
 }
 
-/* DESIGN.md: two files of 1020 KiB and 4 KiB in two 1 MiB clusters: move
+/* doc/design.md: two files of 1020 KiB and 4 KiB in two 1 MiB clusters: move
  * 4 KiB, not 1 MiB.  At an unaligned offset, with edge clusters. */
 static void test_design_example(void **state)
 {
