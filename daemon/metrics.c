@@ -160,28 +160,6 @@ static json_object *settings_json(const struct settings *s)
 	return o;
 }
 
-static json_object *totals_json(const struct totals *t)
-{
-	json_object *o = json_object_new_object(), *sk = json_object_new_object();
-
-	add_u64(o, "passes", t->passes);
-	add_u64(o, "passes_stopped", t->passes_stopped);
-	add_u64(o, "pass_errors", t->pass_errors);
-	add_u64(o, "moved_bytes", t->moved_bytes);
-	add_u64(o, "moves", t->moves);
-	add_u64(o, "clusters_emptied", t->clusters_emptied);
-	add_u64(o, "trimmed_bytes", t->trimmed_bytes);
-	add_u64(o, "placement_attempts", t->placement_attempts);
-	add_u64(o, "placement_exact", t->placement_exact);
-	add_u64(o, "placement_reservoir", t->placement_reservoir);
-	add_double(o, "pass_seconds", t->pass_s);
-	add_double(o, "yield_seconds", t->yield_s);
-	for (int i = 0; i < _TP_SKIP_MAX; i++)
-		add_u64(sk, tp_skip_reason_to_string(i), t->skipped[i]);
-	json_object_object_add(o, "skipped", sk);
-	return o;
-}
-
 int status_write(const struct daemon *d, const char *path)
 {
 	json_object *root = json_object_new_object(), *arr = json_object_new_array();
@@ -219,7 +197,7 @@ int status_write(const struct daemon *d, const char *path)
 		json_object_object_add(o, "pass", f == d->active ? pass_json(&f->pass) : NULL);
 		json_object_object_add(o, "last_pass", f->st.last.start ?
 						       pass_json(&f->st.last) : NULL);
-		json_object_object_add(o, "totals", totals_json(&f->st.t));
+		json_object_object_add(o, "totals", totals_to_json(&f->st.t));
 		json_object_array_add(arr, o);
 	}
 	json_object_object_add(root, "filesystems", arr);

@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@
 #include "thinpackd.h"
 #include "json-add.h"
 #include "basic/cleanup.h"
+#include "basic/macros.h"
 
 const char *pass_result_to_string(enum pass_result r)
 {
@@ -127,6 +129,61 @@ static const char *result_str(int r)
 	return pass_result_to_string((enum pass_result)r);
 }
 
+/* The totals as JSON: one table for the state file and the status. */
+static const struct {
+	const char *name;
+	size_t offset;
+	bool real; /* a double, else a uint64_t */
+} totals_fields[] = {
+#define U(f) { #f, offsetof(struct totals, f), false }
+	U(passes), U(passes_stopped), U(pass_errors), U(moved_bytes), U(moves),
+	U(clusters_emptied), U(trimmed_bytes), U(discarded_bytes),
+	U(placement_attempts), U(placement_exact), U(placement_missed),
+	U(placement_reservoir),
+#undef U
+	{ "pass_seconds", offsetof(struct totals, pass_s), true },
+	{ "yield_seconds", offsetof(struct totals, yield_s), true },
+};
+
+json_object *totals_to_json(const struct totals *t)
+{
+	json_object *o = json_object_new_object(), *sk = json_object_new_object();
+
+	if (!o || !sk) {
+		json_object_put(o);
+		json_object_put(sk);
+		return NULL;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(totals_fields); i++) {
+		const void *v = (const char *)t + totals_fields[i].offset;
+		if (totals_fields[i].real)
+			add_double(o, totals_fields[i].name, *(const double *)v);
+		else
+			add_u64(o, totals_fields[i].name, *(const uint64_t *)v);
+	}
+	for (int i = 0; i < _TP_SKIP_MAX; i++)
+		add_u64(sk, tp_skip_reason_to_string(i), t->skipped[i]);
+	json_object_object_add(o, "skipped", sk);
+	return o;
+}
+
+static void totals_from_json(json_object *o, struct totals *t)
+{
+	json_object *sk;
+
+	*t = (struct totals){ 0 };
+	for (size_t i = 0; i < ELEMENTSOF(totals_fields); i++) {
+		void *v = (char *)t + totals_fields[i].offset;
+		if (totals_fields[i].real)
+			*(double *)v = get_double(o, totals_fields[i].name);
+		else
+			*(uint64_t *)v = get_u64(o, totals_fields[i].name);
+	}
+	if (o && json_object_object_get_ex(o, "skipped", &sk))
+		for (int i = 0; i < _TP_SKIP_MAX; i++)
+			t->skipped[i] = get_u64(sk, tp_skip_reason_to_string(i));
+}
+
 static const char *stop_str(int r)
 {
 	return stop_reason_to_string((enum stop_reason)r);
@@ -164,7 +221,7 @@ int state_load(const char *dir, const char *uuid, struct fs_state *ret,
 	       bool *ret_future)
 {
 	_cleanup_free_ char *path = state_path(dir, uuid);
-	json_object *root, *t, *l, *sk, *fc;
+	json_object *root, *t, *l, *fc;
 	struct fs_state st = { 0 };
 	double now = now_realtime();
 	bool future = false;
@@ -185,26 +242,9 @@ int state_load(const char *dir, const char *uuid, struct fs_state *ret,
 	root = json_object_from_file(path);
 	if (!root)
 		return -EBADMSG;
-	json_object_object_get_ex(root, "totals", &t);
-	st.t = (struct totals){
-		.passes = get_u64(t, "passes"),
-		.passes_stopped = get_u64(t, "passes_stopped"),
-		.pass_errors = get_u64(t, "pass_errors"),
-		.moved_bytes = get_u64(t, "moved_bytes"),
-		.moves = get_u64(t, "moves"),
-		.clusters_emptied = get_u64(t, "clusters_emptied"),
-		.trimmed_bytes = get_u64(t, "trimmed_bytes"),
-		.discarded_bytes = get_u64(t, "discarded_bytes"),
-		.placement_attempts = get_u64(t, "placement_attempts"),
-		.placement_exact = get_u64(t, "placement_exact"),
-		.placement_missed = get_u64(t, "placement_missed"),
-		.placement_reservoir = get_u64(t, "placement_reservoir"),
-		.pass_s = get_double(t, "pass_seconds"),
-		.yield_s = get_double(t, "yield_seconds"),
-	};
-	if (t && json_object_object_get_ex(t, "skipped", &sk))
-		for (int i = 0; i < _TP_SKIP_MAX; i++)
-			st.t.skipped[i] = get_u64(sk, tp_skip_reason_to_string(i));
+	if (!json_object_object_get_ex(root, "totals", &t))
+		t = NULL;
+	totals_from_json(t, &st.t);
 	if (json_object_object_get_ex(root, "last_pass", &l)) {
 		const char *e = get_string(l, "error");
 
@@ -259,37 +299,18 @@ int state_save(const char *dir, const char *uuid, const char *mountpoint,
 	       const struct fs_state *st)
 {
 	_cleanup_free_ char *path = state_path(dir, uuid);
-	json_object *root = json_object_new_object(), *t = json_object_new_object(),
-		    *l = json_object_new_object(), *sk = json_object_new_object(),
-		    *fc = json_object_new_array();
+	json_object *root = json_object_new_object(), *t = totals_to_json(&st->t),
+		    *l = json_object_new_object(), *fc = json_object_new_array();
 
-	if (!path || !root || !t || !l || !sk || !fc) {
+	if (!path || !root || !t || !l || !fc) {
 		json_object_put(root);
 		json_object_put(t);
 		json_object_put(l);
-		json_object_put(sk);
 		json_object_put(fc);
 		return -ENOMEM;
 	}
 	add_string(root, "uuid", uuid);
 	add_string(root, "mountpoint", mountpoint);
-	add_u64(t, "passes", st->t.passes);
-	add_u64(t, "passes_stopped", st->t.passes_stopped);
-	add_u64(t, "pass_errors", st->t.pass_errors);
-	add_u64(t, "moved_bytes", st->t.moved_bytes);
-	add_u64(t, "moves", st->t.moves);
-	add_u64(t, "clusters_emptied", st->t.clusters_emptied);
-	add_u64(t, "trimmed_bytes", st->t.trimmed_bytes);
-	add_u64(t, "discarded_bytes", st->t.discarded_bytes);
-	add_u64(t, "placement_attempts", st->t.placement_attempts);
-	add_u64(t, "placement_exact", st->t.placement_exact);
-	add_u64(t, "placement_missed", st->t.placement_missed);
-	add_u64(t, "placement_reservoir", st->t.placement_reservoir);
-	add_double(t, "pass_seconds", st->t.pass_s);
-	add_double(t, "yield_seconds", st->t.yield_s);
-	for (int i = 0; i < _TP_SKIP_MAX; i++)
-		add_u64(sk, tp_skip_reason_to_string(i), st->t.skipped[i]);
-	json_object_object_add(t, "skipped", sk);
 	json_object_object_add(root, "totals", t);
 
 	add_double(l, "start", st->last.start);

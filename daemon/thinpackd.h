@@ -216,6 +216,8 @@ const char *state_strerror(int r);
 int state_save(const char *dir, const char *uuid, const char *mountpoint,
 	       const struct fs_state *st);
 void state_done(struct fs_state *st);
+/* The totals as the state file and the status JSON carry them. */
+struct json_object *totals_to_json(const struct totals *t);
 void pass_info_done(struct pass_info *p);
 
 /* ---- notify.c ---------------------------------------------------------------- */

@@ -31,16 +31,13 @@
 #include "basic/macros.h"
 #include "kio.h"
 #include "mover.h"
+#include "pinning.h"
 
 /* MOVE_EXT this many blocks at a time, checking the leases between. */
 #define CHUNK_BYTES (4u << 20)
 /* Pieces, and blocks, placed through one donor at most. */
 #define MAX_CHAIN 256
 #define MAX_CHAIN_BLOCKS 32768
-
-#define PINNING_FLAGS                                                          \
-	(EXT2_IMMUTABLE_FL | EXT2_APPEND_FL | EXT4_ENCRYPT_FL | EXT4_VERITY_FL | \
-	 FS_DAX_FL | EXT3_JOURNAL_DATA_FL | EXT4_INLINE_DATA_FL)
 
 const char *tp_skip_reason_to_string(enum tp_skip_reason r)
 {
@@ -124,7 +121,7 @@ static int open_checked(const struct tp_mover *mv, uint32_t file, int *ret_fd,
 		goto unlease;
 	if (!S_ISREG(st.st_mode) || st.st_nlink == 0 ||
 	    (uint64_t)st.st_size != f->size || st.st_ctim.tv_sec != f->ctime ||
-	    st.st_mtim.tv_sec != f->mtime || (flags & PINNING_FLAGS) ||
+	    st.st_mtim.tv_sec != f->mtime || (flags & (TP_PINNING_FLAGS | EXT4_INLINE_DATA_FL)) ||
 	    !(flags & EXT4_EXTENTS_FL)) {
 		r = -ECANCELED;
 		*why = TP_SKIP_CHANGED;

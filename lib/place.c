@@ -4,7 +4,7 @@
  * EXT4_IOC_MOVE_EXT can move a file's data exactly there.
  *
  * Backends:
- *   borrow      stock kernels (../shared/PLACEMENT.md).  ext4 honours an
+ *   borrow      stock kernels (doc/placement.md).  ext4 honours an
  *               exact goal only for a request that merges with the file's
  *               own neighbouring extent.  So the donor borrows, with
  *               MOVE_EXT, the block next to the hole from the file that
@@ -889,11 +889,6 @@ int tp_placer_init(struct tp_placer *p, enum tp_placement kind, int mount_fd,
 	if (kind == TP_PLACEMENT_FALLOCATE2 && !kernel_has_fallocate2())
 		return -ENOSYS;
 	return 0;
-}
-
-bool tp_placer_needs_lender(const struct tp_placer *p)
-{
-	return p->kind == TP_PLACEMENT_BORROW;
 }
 
 int tp_place(struct tp_placer *p, const struct tp_place_request *q,

@@ -85,7 +85,6 @@ void tp_placer_done(struct tp_placer *p);
 /* Close the reservoir: all it holds is freed (see freed).  Before a
  * journal commit, a fresh scan, or trim. */
 void tp_placer_flush(struct tp_placer *p);
-bool tp_placer_needs_lender(const struct tp_placer *p);
 /* 0: *ret holds donor blocks exactly at the target (checked with FIEMAP).
  * -EADDRNOTAVAIL: a miss, released.  -EAGAIN: a helper took part of the
  * hole and parking is not allowed.  -ESTALE: the lender's block is not
@@ -93,8 +92,9 @@ bool tp_placer_needs_lender(const struct tp_placer *p);
 int tp_place(struct tp_placer *p, const struct tp_place_request *q,
 	     struct tp_donor *ret);
 /* Give back the borrowed block, close the donor (and with it every block
- * it still holds; a reservoir keeps the last one for the next slot and
- * frees the rest).  Safe to call twice. */
+ * it still holds; through the reservoir: the range's old blocks stay in
+ * its fence, never written, and the slot is freed, see place.c).  Safe to
+ * call twice. */
 int tp_donor_release(struct tp_donor *d);
 
 #endif

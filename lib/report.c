@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * report: the figures of a cluster map and the bound every compaction is
- * judged against (../shared/DESIGN.md).
+ * judged against (doc/design.md).
  *
  * With C blocks per cluster and H free blocks inside non-empty clusters,
  * emptying k clusters leaves H - k*C free blocks in the non-empty ones, so

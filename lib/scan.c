@@ -22,14 +22,10 @@
 #include "basic/cleanup.h"
 #include "basic/macros.h"
 #include "clustermap.h"
+#include "pinning.h"
 #include "e2fs.h"
 
 TP_DEFINE_CLEANUP(struct tp_clustermap *, tp_clustermap_free)
-
-/* Attributes under which a file's data stays where it is. */
-#define PINNING_FLAGS                                                          \
-	(EXT2_IMMUTABLE_FL | EXT2_APPEND_FL | EXT4_ENCRYPT_FL | EXT4_VERITY_FL | \
-	 FS_DAX_FL | EXT3_JOURNAL_DATA_FL)
 
 struct scan {
 	struct tp_fs *fs;
@@ -179,7 +175,7 @@ static bool classify(const struct scan *s, const struct tp_inode *in,
 		why = TP_PIN_XATTR;
 	else if (in->links == 0 || is_pinned_inode(s->opts, in->ino))
 		why = TP_PIN_IN_USE;
-	else if (in->flags & PINNING_FLAGS)
+	else if (in->flags & TP_PINNING_FLAGS)
 		why = TP_PIN_ATTRIBUTE;
 	else if (!in->extents)
 		why = TP_PIN_BLOCK_MAPPED;

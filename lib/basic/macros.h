@@ -22,10 +22,4 @@ static inline uint64_t tp_div_round_up(uint64_t x, uint64_t d)
 	return x / d + (x % d != 0);
 }
 
-/* Returns a negative errno that is never 0, for errno values of failed calls. */
-static inline int tp_negative_errno(int e)
-{
-	return e > 0 ? -e : -5 /* EIO */;
-}
-
 #endif
