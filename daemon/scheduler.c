@@ -472,7 +472,6 @@ struct pacer {
 	uint64_t paid;          /* bytes accounted in tat */
 	uint64_t block_size;
 	bool yield_logged;
-	bool psi_warned;
 	enum stop_reason stop;
 	volatile sig_atomic_t cancel; /* tp_compact's stop */
 };
@@ -641,8 +640,7 @@ static int open_target(struct daemon *d, struct fsent *f, struct tp_device **ret
 	_cleanup_(tp_device_freep) struct tp_device *dev = NULL;
 	_cleanup_(tp_fs_closep) struct tp_fs *fs = NULL;
 	const struct tp_fs_info *info;
-	const char *blocker;
-	long page = sysconf(_SC_PAGESIZE);
+	enum tp_blocker b;
 	char a[TP_SIZE_STR_MAX];
 	int r;
 
@@ -661,15 +659,6 @@ static int open_target(struct daemon *d, struct fsent *f, struct tp_device **ret
 						     "not ext4 any more");
 		return -ESTALE;
 	}
-	if (dev->read_only) {
-		set_problem(f, LOG_WARNING, "mounted read-only: not compacted");
-		return -EROFS;
-	}
-	if (!dev->discard) {
-		set_problem(f, LOG_WARNING, "%s does not support discard: not compacted",
-			    dev->device);
-		return -EOPNOTSUPP;
-	}
 	if (f->s.granularity)
 		tp_device_set_granularity(dev, f->s.granularity, TP_GRANULARITY_CONFIG);
 	r = tp_fs_open(dev, &fs);
@@ -680,17 +669,25 @@ static int open_target(struct daemon *d, struct fsent *f, struct tp_device **ret
 		return r;
 	}
 	info = tp_fs_get_info(fs);
-	blocker = tp_fs_compaction_blocker(info);
-	if (!blocker)
-		blocker = tp_device_compaction_blocker(dev);
-	if (blocker) {
-		set_problem(f, LOG_WARNING, "compaction is impossible: %s", blocker);
+	b = tp_compaction_blocker(dev, info, TP_CHECK_ONLINE | TP_CHECK_DISCARD);
+	switch (b) {
+	case TP_BLOCKER_NONE:
+		break;
+	case TP_BLOCKER_READ_ONLY:
+		set_problem(f, LOG_WARNING, "mounted read-only: not compacted");
+		return -EROFS;
+	case TP_BLOCKER_NO_DISCARD:
+		set_problem(f, LOG_WARNING, "%s does not support discard: not compacted",
+			    dev->device);
 		return -EOPNOTSUPP;
-	}
-	if (page > 0 && info->block_size != (uint32_t)page) {
+	case TP_BLOCKER_BLOCK_SIZE:
 		set_problem(f, LOG_WARNING, "block size %" PRIu32 " differs from the "
 			    "page size (%ld): online compaction is not supported",
-			    info->block_size, page);
+			    info->block_size, sysconf(_SC_PAGESIZE));
+		return -EOPNOTSUPP;
+	default:
+		set_problem(f, LOG_WARNING, "compaction is impossible: %s",
+			    tp_blocker_to_string(b));
 		return -EOPNOTSUPP;
 	}
 	uint64_t gran = dev->granularity;
@@ -936,14 +933,10 @@ int scheduler_run_pass(struct daemon *d, struct fsent *f)
 		.userdata = &pc,
 	};
 	r = tp_compact(dev, fs, &geo, &co, &res);
-	if (r == -ENOSYS && co.placement == TP_PLACEMENT_FALLOCATE2) {
+	if (res.fallocate2_missing)
 		log_fs(LOG_WARNING, f->mountpoint, f->uuid, UINT64_MAX, UINT64_MAX,
 		       "%s: this kernel has no fallocate2; placing with borrow",
 		       f->mountpoint);
-		co.placement = TP_PLACEMENT_BORROW;
-		tp_compact_result_clear(&res);
-		r = tp_compact(dev, fs, &geo, &co, &res);
-	}
 	/* Filled even on failure: what was moved before it (a FITRIM that
 	 * fails comes after the moves) counts. */
 	have_res = true;

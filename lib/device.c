@@ -93,26 +93,6 @@ bool tp_device_is_ext(const struct tp_device *dev)
 			       strcmp(dev->fstype, "ext2") == 0);
 }
 
-const char *tp_device_compaction_blocker(const struct tp_device *dev)
-{
-	if (dev->kind == TP_TARGET_MOUNTED && dev->data_journal)
-		return "mounted with data=journal: EXT4_IOC_MOVE_EXT refuses to "
-		       "move data on it; unmount it and compact with --offline, "
-		       "or remount it with data=ordered";
-	/* ext4 hands a freed data block out again before the transaction
-	 * that freed it commits when the inode is in writeback mode
-	 * (mballoc.c, ext4_free_blocks()): the blocks a moved file leaves
-	 * could be overwritten while the journal on disk still gives them
-	 * to that file, and a power cut would leave it so. */
-	if (dev->kind == TP_TARGET_MOUNTED && dev->data_writeback)
-		return "mounted with data=writeback: ext4 may reuse the blocks a "
-		       "moved file leaves before the move is committed, so a "
-		       "power cut could cost that file its data; remount it "
-		       "with data=ordered, or unmount it and compact with "
-		       "--offline";
-	return NULL;
-}
-
 void tp_device_set_granularity(struct tp_device *dev, uint64_t bytes,
 			       enum tp_granularity_source source)
 {

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The only file that talks to libext2fs.  The filesystem is opened read-only
- * on the device: no journal replay, no writes, safe while it is mounted (the
- * block device's page cache holds what ext4 has written or is about to).
+ * The only file that talks to libext2fs.  tp_fs_open() opens the filesystem
+ * read-only on the device: no journal replay, no writes, safe while it is
+ * mounted (the block device's page cache holds what ext4 has written or is
+ * about to).  tp_fs_open_rw() is the offline engine's: an unmounted
+ * filesystem, opened exclusively, whose blocks it copies (tp_fs_copy) and
+ * whose extent trees it edits in place (tp_fs_remap).
  */
 
 #include <errno.h>
@@ -190,17 +193,6 @@ int tp_fs_open_rw(const struct tp_device *dev, struct tp_fs **ret)
 const struct tp_fs_info *tp_fs_get_info(const struct tp_fs *f)
 {
 	return &f->info;
-}
-
-const char *tp_fs_compaction_blocker(const struct tp_fs_info *info)
-{
-	if (info->bigalloc)
-		return "bigalloc filesystem: EXT4_IOC_MOVE_EXT refuses to move "
-		       "data on bigalloc";
-	if (!info->extents)
-		return "no extent feature: EXT4_IOC_MOVE_EXT moves only "
-		       "extent-mapped files";
-	return NULL;
 }
 
 /* ---- block bitmaps ----------------------------------------------------------- */

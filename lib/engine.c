@@ -45,6 +45,7 @@ struct engine {
 	const struct tp_geometry *geo;
 	const struct tp_compact_options *o;
 	struct tp_compact_result *res;
+	enum tp_placement placement; /* o->placement, or what replaced it */
 	int mount_fd;
 	struct tp_clustermap *map;
 	struct tp_plan *plan;
@@ -116,7 +117,7 @@ static int phase_plan(struct engine *e)
 		.slack = e->o->slack,
 		.keep_free = e->keep_free,
 		.max_io = budget_left(e),
-		.need_lender = e->o->placement == TP_PLACEMENT_BORROW,
+		.need_lender = e->placement == TP_PLACEMENT_BORROW,
 		.skip = e->skip,
 		.n_skip = e->n_skip,
 	};
@@ -396,20 +397,18 @@ static int next_pass(struct engine *e, struct tp_fs **own)
 	return 0;
 }
 
+/* The front ends ask tp_compaction_blocker() first and say why; this is
+ * the engine's own guard. */
 static int check_target(const struct tp_device *dev, struct tp_fs *fs)
 {
-	const struct tp_fs_info *info = tp_fs_get_info(fs);
-
-	if (dev->kind != TP_TARGET_MOUNTED || !dev->mountpoint)
-		return -ENOTCONN;
-	if (dev->read_only)
+	switch (tp_compaction_blocker(dev, tp_fs_get_info(fs), TP_CHECK_ONLINE)) {
+	case TP_BLOCKER_NONE:
+		return 0;
+	case TP_BLOCKER_READ_ONLY:
 		return -EROFS;
-	if (tp_fs_compaction_blocker(info) || tp_device_compaction_blocker(dev))
+	default:
 		return -EOPNOTSUPP;
-	/* MOVE_EXT wants the same offset within a page in both files. */
-	if (info->block_size != (uint32_t)sysconf(_SC_PAGESIZE))
-		return -EDOM;
-	return 0;
+	}
 }
 
 /* fd, opened on dev's mount point, is on dev: -ESTALE if not. */
@@ -429,7 +428,7 @@ int tp_compact(const struct tp_device *dev, struct tp_fs *fs,
 	       struct tp_compact_result *ret)
 {
 	struct engine e = { .dev = dev, .fs = fs, .geo = geo, .o = o,
-			    .res = ret, .mount_fd = -1 };
+			    .res = ret, .placement = o->placement, .mount_fd = -1 };
 	double start = now();
 	int r;
 
@@ -449,8 +448,11 @@ int tp_compact(const struct tp_device *dev, struct tp_fs *fs,
 				e.skip[e.n_skip++] = o->skip_clusters[i] - geo->first_cluster;
 	}
 	e.mount_fd = open(dev->mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (e.mount_fd < 0)
-		return -errno;
+	if (e.mount_fd < 0) {
+		r = -errno;
+		free(e.skip);
+		return r;
+	}
 	/* The mount point is a path: something else may be mounted there
 	 * since the device was resolved.  Everything after this goes
 	 * through the descriptor, so checking it once is enough. */
@@ -466,8 +468,15 @@ int tp_compact(const struct tp_device *dev, struct tp_fs *fs,
 		.block_size = geo->block_size,
 		.fast_commit = tp_fs_get_info(fs)->fast_commit,
 	};
-	r = tp_placer_init(&e.mover.placer, o->placement, e.mount_fd,
+	r = tp_placer_init(&e.mover.placer, e.placement, e.mount_fd,
 			   geo->block_size, o->fallocate2_nr);
+	if (r == -ENOSYS && e.placement == TP_PLACEMENT_FALLOCATE2) {
+		/* No fallocate2 in this kernel: borrow, which any has. */
+		e.placement = TP_PLACEMENT_BORROW;
+		ret->fallocate2_missing = true;
+		r = tp_placer_init(&e.mover.placer, e.placement, e.mount_fd,
+				   geo->block_size, o->fallocate2_nr);
+	}
 	struct tp_fs *own = NULL;
 	for (unsigned pass = 0; r >= 0 && pass < (o->dry_run ? 1 : MAX_PASSES); pass++) {
 		size_t emptied_before = e.n_done;

@@ -180,7 +180,7 @@ static void usage(FILE *out)
  * filesystem read-write (a dry run stays read-only). */
 static int prepare_offline(struct target *t, const struct compact_options *o)
 {
-	const char *blocker = tp_fs_compaction_blocker(&t->info);
+	enum tp_blocker b = tp_compaction_blocker(t->dev, &t->info, 0);
 	int r;
 
 	if (t->dev->kind == TP_TARGET_MOUNTED)
@@ -192,13 +192,13 @@ static int prepare_offline(struct target *t, const struct compact_options *o)
 		return target_fail(t, TP_EXIT_USAGE, "%s: %s is smaller than the "
 				   "filesystem on it: not compacted", t->path,
 				   t->dev->device);
-	if (t->info.bigalloc)
+	if (b == TP_BLOCKER_BIGALLOC)
 		return target_fail(t, TP_EXIT_NOTHING, "%s: compaction is impossible: "
 				   "bigalloc filesystem (clusters of blocks are allocated "
 				   "together)", t->path);
-	if (blocker && !t->info.bigalloc)
+	if (b != TP_BLOCKER_NONE)
 		return target_fail(t, TP_EXIT_NOTHING, "%s: compaction is impossible: %s",
-				   t->path, blocker);
+				   t->path, tp_blocker_to_string(b));
 	if (o->dry_run)
 		return 0;
 	t->fs = tp_fs_close(t->fs);
@@ -223,34 +223,34 @@ static int prepare_offline(struct target *t, const struct compact_options *o)
 	return 0;
 }
 
-/* Why this filesystem cannot be compacted online, or NULL. */
+/* Refuse a filesystem that cannot be compacted online, saying why. */
 static int refuse(struct target *t)
 {
-	const char *blocker = tp_fs_compaction_blocker(&t->info);
-	long page = sysconf(_SC_PAGESIZE);
+	enum tp_blocker b = tp_compaction_blocker(t->dev, &t->info,
+						  TP_CHECK_ONLINE | TP_CHECK_DISCARD);
 
-	if (t->dev->kind != TP_TARGET_MOUNTED)
-		return target_fail(t, TP_EXIT_USAGE,
-				   "%s: not mounted: online compaction works on a "
-				   "mounted filesystem", t->path);
-	if (t->dev->read_only)
+	switch (b) {
+	case TP_BLOCKER_NONE:
+		return 0;
+	case TP_BLOCKER_NOT_MOUNTED:
+		return target_fail(t, TP_EXIT_USAGE, "%s: %s", t->path,
+				   tp_blocker_to_string(b));
+	case TP_BLOCKER_READ_ONLY:
 		return target_fail(t, TP_EXIT_NOTHING,
 				   "%s: mounted read-only: nothing can move", t->path);
-	if (!blocker)
-		blocker = tp_device_compaction_blocker(t->dev);
-	if (blocker)
-		return target_fail(t, TP_EXIT_NOTHING, "%s: compaction is impossible: %s",
-				   t->path, blocker);
-	if (!t->dev->discard)
+	case TP_BLOCKER_NO_DISCARD:
 		return target_fail(t, TP_EXIT_NOTHING,
 				   "%s: %s does not support discard: emptied clusters "
 				   "could not be returned to it", t->path, t->dev->device);
-	if (page > 0 && t->info.block_size != (uint32_t)page)
+	case TP_BLOCKER_BLOCK_SIZE:
 		return target_fail(t, TP_EXIT_NOTHING,
 				   "%s: block size %" PRIu32 " differs from the page size "
 				   "(%ld): online compaction is not supported", t->path,
-				   t->info.block_size, page);
-	return 0;
+				   t->info.block_size, sysconf(_SC_PAGESIZE));
+	default:
+		return target_fail(t, TP_EXIT_NOTHING, "%s: compaction is impossible: %s",
+				   t->path, tp_blocker_to_string(b));
+	}
 }
 
 static void print_summary(const struct target *t, const struct compact_options *o,
@@ -471,13 +471,12 @@ int cmd_compact(int argc, char **argv)
 	};
 	struct tp_compact_result res;
 	r = tp_compact(t.dev, t.fs, &t.geo, &co, &res);
-	if (r == -ENOSYS && o.placement == TP_PLACEMENT_FALLOCATE2) {
+	if (res.fallocate2_missing) {
 		log_warning("%s: this kernel has no fallocate2; placing with borrow",
 			    t.path);
-		co.placement = o.placement = TP_PLACEMENT_BORROW;
-		tp_compact_result_clear(&res);
-		r = tp_compact(t.dev, t.fs, &t.geo, &co, &res);
-	} else if (r == -EINVAL && o.placement == TP_PLACEMENT_FALLOCATE2 &&
+		o.placement = TP_PLACEMENT_BORROW;
+	}
+	if (r == -EINVAL && o.placement == TP_PLACEMENT_FALLOCATE2 &&
 		   o.fallocate2_nr < 0) {
 		log_error("--placement fallocate2: this kernel has fallocate2; give "
 			  "its syscall number as fallocate2:NR");

@@ -75,9 +75,7 @@ static int report_one(const char *path, const struct report_options *o,
 		target_warn(t, "%s: %" PRIu64 " inodes changed while being read; "
 			       "their clusters count as pinned",
 			    path, rep->stats.unreadable_inodes);
-	rep->blocker = tp_fs_compaction_blocker(&t->info);
-	if (!rep->blocker)
-		rep->blocker = tp_device_compaction_blocker(t->dev);
+	rep->blocker = tp_blocker_to_string(tp_compaction_blocker(t->dev, &t->info, 0));
 	if (rep->blocker) {
 		target_warn(t, "%s: compaction is impossible: %s", path, rep->blocker);
 		t->exit |= TP_EXIT_NOTHING;

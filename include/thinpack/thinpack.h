@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * libthinpack: find the space a thin-provisioned device cannot get back from
- * an ext4 filesystem, and what it would cost to get it back.
+ * an ext4 filesystem, what it would cost to get it back, and get it back
+ * (online with EXT4_IOC_MOVE_EXT, or offline with libext2fs), then trim.
  *
  * Conventions: every function returns >= 0 on success or a negative errno;
  * out-parameters are named ret* and are untouched on failure; destructors
@@ -95,9 +96,6 @@ int tp_device_open(const char *path, struct tp_device **ret);
 struct tp_device *tp_device_free(struct tp_device *dev);
 /* ext2, ext3 or ext4, by the mount table or by libblkid's probe. */
 bool tp_device_is_ext(const struct tp_device *dev);
-/* Why the mount of dev cannot be compacted online whatever its filesystem
- * holds (data=journal, data=writeback), or NULL. */
-const char *tp_device_compaction_blocker(const struct tp_device *dev);
 void tp_device_set_granularity(struct tp_device *dev, uint64_t bytes,
 			       enum tp_granularity_source source);
 const char *tp_granularity_source_to_string(enum tp_granularity_source s);
@@ -137,8 +135,30 @@ const struct tp_fs_info *tp_fs_get_info(const struct tp_fs *fs);
 /* The libext2fs message behind the last error of fs (or of the failed
  * tp_fs_open() on this thread), or NULL. */
 const char *tp_fs_last_error(void);
-/* Why EXT4_IOC_MOVE_EXT cannot compact this filesystem, or NULL. */
-const char *tp_fs_compaction_blocker(const struct tp_fs_info *info);
+
+/* ---- target: can this filesystem be compacted ----------------------------- */
+
+enum tp_blocker {
+	TP_BLOCKER_NONE,
+	TP_BLOCKER_NOT_MOUNTED,    /* TP_CHECK_ONLINE */
+	TP_BLOCKER_READ_ONLY,      /* TP_CHECK_ONLINE */
+	TP_BLOCKER_BIGALLOC,
+	TP_BLOCKER_NO_EXTENTS,
+	TP_BLOCKER_DATA_JOURNAL,   /* a mount with data=journal */
+	TP_BLOCKER_DATA_WRITEBACK, /* a mount with data=writeback */
+	TP_BLOCKER_NO_DISCARD,     /* TP_CHECK_DISCARD */
+	TP_BLOCKER_BLOCK_SIZE,     /* TP_CHECK_ONLINE: block size != page size */
+};
+/* What is checked besides the filesystem's features and its mount's data
+ * mode (which every compaction needs): */
+#define TP_CHECK_ONLINE 1u  /* mounted read-write, block size == page size */
+#define TP_CHECK_DISCARD 2u /* the device takes discards */
+/* The first reason, in the order of the enum, why dev's filesystem cannot
+ * be compacted; TP_BLOCKER_NONE if it can. */
+enum tp_blocker tp_compaction_blocker(const struct tp_device *dev,
+				      const struct tp_fs_info *info, unsigned checks);
+/* Why, in words (NULL for TP_BLOCKER_NONE). */
+const char *tp_blocker_to_string(enum tp_blocker b);
 
 /* ---- geometry: filesystem blocks on the device's cluster grid ------------ */
 
@@ -414,6 +434,9 @@ struct tp_compact_result {
 	struct tp_placement_stats placement;
 	uint64_t skipped[_TP_SKIP_MAX];
 	bool stopped;              /* by *stop or pace() */
+	/* fallocate2 was asked for and this kernel has none: placed with
+	 * borrow instead. */
+	bool fallocate2_missing;
 	unsigned passes;           /* scan-plan-move rounds */
 	/* Clusters (numbers on the whole device) chosen and not emptied,
 	 * for the caller to skip for a while; tp_compact_result_clear(). */
@@ -432,8 +455,8 @@ struct tp_compact_result {
 /*
  * Compact a filesystem: scan, plan, move, trim.  Online, dev must be
  * mounted read-write and fs opened on it with tp_fs_open(): -EROFS,
- * -EOPNOTSUPP (bigalloc, no extents, block size below the page size),
- * -ENOSYS (fallocate2 asked for and absent).  With placement
+ * -EOPNOTSUPP (see tp_compaction_blocker()); fallocate2 asked for and
+ * absent places with borrow (ret->fallocate2_missing).  With placement
  * TP_PLACEMENT_OFFLINE, dev must not be mounted (-EBUSY) and fs be opened
  * with tp_fs_open_rw() (tp_fs_open() for a dry run); min_age does not
  * apply; -EUCLEAN when the block bitmaps disagree with the owners of the
