@@ -23,7 +23,7 @@
 #include "basic/macros.h"
 #include "clustermap.h"
 #include "pinning.h"
-#include "e2fs.h"
+#include "e2fs/e2fs.h"
 
 TP_DEFINE_CLEANUP(struct tp_clustermap *, tp_clustermap_free)
 

@@ -4,7 +4,7 @@
 # 30): each time the filesystem remounts, e2fsck -fn is clean, every file
 # holds its bytes, links, holes and unwritten ranges, and no block or inode
 # leaked.  The small filesystem gives each placement a donor of its own;
-# the larger one has room for the placer's reservoir (lib/place.c).
+# the larger one has room for the placer's reservoir (lib/place/reservoir.c).
 . "${TESTS_DIR:-$(dirname "$0")/..}/lib/common.sh"
 tp_require_root
 tp_workdir

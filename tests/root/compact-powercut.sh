@@ -12,7 +12,7 @@
 # bytes, links, holes and unwritten ranges, no block or inode leaked.
 # POWERCUT_CUTS cuts (24) that land while thinpack runs (POWERCUT_METHODS,
 # below, for the abort), on a filesystem
-# with room for the placer's reservoir (lib/place.c) and on one without.
+# with room for the placer's reservoir (lib/place/reservoir.c) and on one without.
 . "${TESTS_DIR:-$(dirname "$0")/..}/lib/common.sh"
 tp_require_root
 tp_workdir

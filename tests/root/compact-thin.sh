@@ -58,7 +58,7 @@ tp_log "bound $bound clusters; pool freed $freed MiB of data chunks," \
 [ $((freed * 100)) -ge $((bound * 85)) ] ||
 	tp_fail "the pool freed $freed MiB, less than 85% of the bound ($bound MiB)"
 
-# 512M: room for the placer's reservoir (lib/place.c), which most
+# 512M: room for the placer's reservoir (lib/place/reservoir.c), which most
 # placements then go through.
 "$PYTHON3" - "$TP_WORK/compact.json" <<'PY' || tp_fail "placement below 99% exact, or not through the reservoir"
 import json, sys

@@ -19,7 +19,7 @@
  * which then got a wide one; retried: allocations that missed inside the
  * placer, which then placed the trial another way; taken: holes the placer
  * found partly taken by something else before it allocated -- not trials;
- * see lib/place.c) and exits 1 on any data error.
+ * see lib/place/) and exits 1 on any data error.
  */
 
 #include <errno.h>
@@ -34,8 +34,8 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "kio.h"
-#include "place.h"
+#include "kio/kio.h"
+#include "place/place.h"
 
 struct file {
 	char *path;

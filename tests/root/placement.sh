@@ -15,7 +15,7 @@ tp_thin_pool 2G
 
 # run NAME MIN_EXACT_PERCENT RESERVOIR probe-args...: prints the probe's
 # figures; RESERVOIR: "none" of the exact placements by the placer's
-# reservoir (lib/place.c), "all" of them, or "any" number
+# reservoir (lib/place/reservoir.c), "all" of them, or "any" number
 run() {
 	local name=$1 min=$2 want_res=$3 out trials exact errors res taken
 	shift 3

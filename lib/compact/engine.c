@@ -25,9 +25,9 @@
 #include "basic/cleanup.h"
 #include "basic/macros.h"
 #include "clustermap.h"
-#include "kio.h"
-#include "mover.h"
-#include "offline.h"
+#include "kio/kio.h"
+#include "compact/mover.h"
+#include "compact/offline.h"
 #include "plan.h"
 
 /* Rounds of victims put off until a journal commit frees their holes:

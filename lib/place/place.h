@@ -41,7 +41,7 @@ struct tp_donor {
 	uint64_t slot_physical;  /* where the lender's block sits meanwhile */
 	uint64_t fence_physical; /* UINT64_MAX: none */
 	uint32_t block_size;
-	/* Not a donor of its own: the placer's reservoir (place.c). */
+	/* Not a donor of its own: the placer's reservoir (reservoir.c). */
 	struct tp_placer *reservoir;
 };
 
@@ -62,7 +62,7 @@ struct tp_placer {
 	 * (may_park), or give up with -EAGAIN for the caller to retry after a
 	 * commit of its own. */
 	bool may_park;
-	/* borrow, merge-left: one donor for many placements (place.c) */
+	/* borrow, merge-left: one donor for many placements (reservoir.c) */
 	struct tp_reservoir {
 		int fd;             /* -1: none open */
 		uint64_t fence_end; /* the fence: mapped up to here */
@@ -74,7 +74,7 @@ struct tp_placer {
 	 * clears it once committed. */
 	struct tp_blocks_vec freed;
 	/* Holes a one-block borrow slot landed in: their next donor asks
-	 * for a wide slot from the start (place.c, donor_with_helpers()). */
+	 * for a wide slot from the start (borrow.c, donor_with_helpers()). */
 	struct tp_blocks_vec slot_took;
 };
 
@@ -93,7 +93,7 @@ int tp_place(struct tp_placer *p, const struct tp_place_request *q,
 	     struct tp_donor *ret);
 /* Give back the borrowed block, close the donor (and with it every block
  * it still holds; through the reservoir: the range's old blocks stay in
- * its fence, never written, and the slot is freed, see place.c).  Safe to
+ * its fence, never written, and the slot is freed, see reservoir.c).  Safe to
  * call twice. */
 int tp_donor_release(struct tp_donor *d);
 

@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "basic/cleanup.h"
-#include "kio.h"
+#include "kio/kio.h"
 
 int tp_journal_commit(int mount_fd, bool fast_commit)
 {

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <sys/ioctl.h>
 
-#include "kio.h"
+#include "kio/kio.h"
 
 /* Not in the uapi headers of Debian 12. */
 struct tp_move_extent {

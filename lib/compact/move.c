@@ -29,8 +29,8 @@
 #include "basic/array.h"
 #include "basic/cleanup.h"
 #include "basic/macros.h"
-#include "kio.h"
-#include "mover.h"
+#include "kio/kio.h"
+#include "compact/mover.h"
 #include "pinning.h"
 
 /* MOVE_EXT this many blocks at a time, checking the leases between. */

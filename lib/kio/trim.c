@@ -12,7 +12,7 @@
 #include <linux/falloc.h>
 #include <linux/fs.h>
 
-#include "kio.h"
+#include "kio/kio.h"
 
 int tp_fitrim(int fd, uint64_t start, uint64_t len, uint64_t minlen,
 	      uint64_t *ret_trimmed)

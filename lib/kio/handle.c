@@ -11,7 +11,7 @@
 
 #include <linux/fs.h>
 
-#include "kio.h"
+#include "kio/kio.h"
 
 #ifndef FILEID_INO32_GEN
 #define FILEID_INO32_GEN 1

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The read side of libext2fs, as the scan needs it.  lib/e2fs.c is the only
- * file that includes <ext2fs/ext2fs.h>; it turns errcode_t into -errno and
+ * libext2fs as the scan and the offline engine need it.  lib/e2fs/ is the
+ * only place that includes <ext2fs/ext2fs.h>; it turns errcode_t into -errno and
  * keeps the raw code for tp_fs_last_error().
  */
 #ifndef TP_E2FS_H

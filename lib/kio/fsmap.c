@@ -11,7 +11,7 @@
 #include <linux/fsmap.h>
 
 #include "basic/cleanup.h"
-#include "kio.h"
+#include "kio/kio.h"
 
 #define BATCH 64
 

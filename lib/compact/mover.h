@@ -7,7 +7,7 @@
 
 #include "thinpack/thinpack.h"
 #include "clustermap.h"
-#include "place.h"
+#include "place/place.h"
 #include "plan.h"
 
 struct tp_mover {

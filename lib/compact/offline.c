@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * offline: exact compaction of an unmounted filesystem or image through
- * libext2fs (lib/e2fs.c).  The same scan and plan as online, every regular
+ * libext2fs (lib/e2fs/).  The same scan and plan as online, every regular
  * extent-mapped file movable whatever its age, blocks allocated exactly at
  * the planned targets.
  *
@@ -36,9 +36,9 @@
 #include "basic/cleanup.h"
 #include "basic/macros.h"
 #include "clustermap.h"
-#include "e2fs.h"
-#include "kio.h"
-#include "offline.h"
+#include "e2fs/e2fs.h"
+#include "kio/kio.h"
+#include "compact/offline.h"
 #include "plan.h"
 
 /* A batch: this much data, or this many victims, between two rounds of

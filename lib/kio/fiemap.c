@@ -12,7 +12,7 @@
 #include "basic/array.h"
 #include "basic/cleanup.h"
 #include "basic/macros.h"
-#include "kio.h"
+#include "kio/kio.h"
 
 #define BATCH 128
 
