@@ -53,10 +53,20 @@ struct vec_u32 {
 	size_t n, cap;
 };
 
+/* What a cluster is to the plan. */
+enum role {
+	ROLE_STAYS,    /* a target, if it has holes */
+	ROLE_VICTIM,
+	ROLE_SKIP,     /* not a victim (o.skip); a target still */
+	ROLE_UNBACKED, /* the device holds no space for it: emptying it returns
+			* nothing, and a block written there would make the
+			* device back it.  Neither victim nor target. */
+};
+
 struct tp_plan {
 	const struct tp_clustermap *map;
 	struct tp_plan_options o;
-	uint8_t *victim;          /* per cluster: 1 victim, 2 to skip */
+	uint8_t *victim;          /* per cluster: enum role */
 	uint64_t *victims;
 	size_t n_victims, next;
 	uint64_t victim_blocks;
@@ -163,12 +173,16 @@ static int choose_victims(struct tp_plan *p)
 		return -ENOMEM;
 	for (size_t k = 0; k < p->o.n_skip; k++)
 		if (p->o.skip[k] < g->clusters)
-			p->victim[p->o.skip[k]] = 2; /* not a victim; a target still */
+			p->victim[p->o.skip[k]] = ROLE_SKIP;
 	for (uint64_t i = 0; i < g->clusters; i++) {
 		struct tp_cluster c;
 		tp_clustermap_get(p->map, i, &c);
 		if (c.used == 0)
 			continue;
+		if (tp_provmap_get(p->o.prov, i) == TP_PROV_UNMAPPED) {
+			p->victim[i] = ROLE_UNBACKED;
+			continue;
+		}
 		holes += C - MIN(c.used, C);
 		if (tp_cluster_eligible(&c) && !p->victim[i] &&
 		    (uint64_t)c.used * 100 <= C * p->o.max_usage)
@@ -193,7 +207,7 @@ static int choose_victims(struct tp_plan *p)
 			break;
 		moved += u;
 		lost_holes += C - u;
-		p->victim[cand[k].cluster] = 1;
+		p->victim[cand[k].cluster] = ROLE_VICTIM;
 		p->victims[p->n_victims++] = cand[k].cluster;
 	}
 	p->victim_blocks = moved;
@@ -210,7 +224,8 @@ static bool stays(const struct tp_plan *p, uint64_t b)
 	uint64_t c = tp_blk_to_cluster(g, b);
 	struct tp_cluster cl;
 
-	if (c == TP_NO_CLUSTER || p->victim[c] == 1)
+	if (c == TP_NO_CLUSTER || p->victim[c] == ROLE_VICTIM ||
+	    p->victim[c] == ROLE_UNBACKED)
 		return false;
 	tp_clustermap_get(p->map, c, &cl);
 	return cl.used > 0;
@@ -272,6 +287,12 @@ static int cmp_len(const void *a, const void *b, void *arg)
 	return x < y ? -1 : x > y;
 }
 
+/* Whether the holes of cluster c may take data. */
+static bool target_cluster(const struct tp_plan *p, uint64_t c)
+{
+	return p->victim[c] != ROLE_VICTIM && p->victim[c] != ROLE_UNBACKED;
+}
+
 static int build_holes(struct tp_plan *p)
 {
 	const struct tp_clustermap *m = p->map;
@@ -279,18 +300,19 @@ static int build_holes(struct tp_plan *p)
 	size_t cap = 0;
 	int r;
 
-	/* The scan's free runs, less the parts in victim clusters. */
+	/* The scan's free runs, less the parts in victim or unbacked
+	 * clusters. */
 	for (size_t i = 0; i < m->n_holes; i++) {
 		uint64_t a = m->holes[i].start, end = a + m->holes[i].len;
 		while (a < end) {
 			uint64_t c = tp_blk_to_cluster(g, a);
 			uint64_t ce = MIN(end, tp_cluster_to_blk(g, c + 1));
-			if (p->victim[c] == 1) {
+			if (!target_cluster(p, c)) {
 				a = ce;
 				continue;
 			}
 			uint64_t b = ce;
-			while (b < end && p->victim[tp_blk_to_cluster(g, b)] != 1)
+			while (b < end && target_cluster(p, tp_blk_to_cluster(g, b)))
 				b = MIN(end, tp_cluster_to_blk(g, tp_blk_to_cluster(g, b) + 1));
 			r = add_hole(p, a, b, &cap);
 			if (r < 0)
@@ -397,7 +419,7 @@ void tp_move_describe(const struct tp_clustermap *map, const struct tp_move *m,
 
 bool tp_plan_is_victim(const struct tp_plan *p, uint64_t cluster)
 {
-	return p->victim[cluster] == 1;
+	return p->victim[cluster] == ROLE_VICTIM;
 }
 
 uint64_t tp_plan_unplaced(const struct tp_plan *p)

@@ -39,8 +39,8 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-int tp_summarize(const struct tp_clustermap *map, unsigned curve_points,
-		 struct tp_summary **ret)
+int tp_summarize(const struct tp_clustermap *map, const struct tp_provmap *prov,
+		 unsigned curve_points, struct tp_summary **ret)
 {
 	const struct tp_geometry *g = tp_clustermap_geometry(map);
 	_cleanup_(tp_summary_freep) struct tp_summary *s = NULL;
@@ -60,9 +60,14 @@ int tp_summarize(const struct tp_clustermap *map, unsigned curve_points,
 		struct tp_cluster c;
 
 		tp_clustermap_get(map, i, &c);
+		enum tp_prov pv = tp_provmap_get(prov, i);
+		if (pv != TP_PROV_UNMAPPED)
+			s->provisioned++;
 		switch (tp_cluster_state(g, &c)) {
 		case TP_CLUSTER_EMPTY:
 			s->empty++;
+			if (pv != TP_PROV_UNMAPPED)
+				s->empty_provisioned++;
 			continue;
 		case TP_CLUSTER_FULL:
 			s->full++;
@@ -73,6 +78,12 @@ int tp_summarize(const struct tp_clustermap *map, unsigned curve_points,
 		}
 		s->used_blocks += c.used;
 		s->movable_blocks += c.movable;
+		if (pv == TP_PROV_UNMAPPED) {
+			/* never written: emptying it returns nothing, and
+			 * its holes are no target (plan.c) */
+			s->used_unprovisioned++;
+			continue;
+		}
 		s->hole_blocks += C - MIN(c.used, C);
 		if (tp_cluster_eligible(&c))
 			victims[s->eligible++] = c.used;
@@ -90,6 +101,8 @@ int tp_summarize(const struct tp_clustermap *map, unsigned curve_points,
 		s->min_io_blocks += victims[k];
 
 	s->empty_bytes = tp_clusters_to_bytes(g, s->empty);
+	s->prov_source = tp_provmap_source(prov);
+	s->trim_now_bytes = tp_clusters_to_bytes(g, s->empty_provisioned);
 	s->compaction_bytes = tp_clusters_to_bytes(g, s->bound);
 	s->compaction_io_bytes = tp_blks_to_bytes(g, s->min_io_blocks);
 

@@ -274,6 +274,14 @@ static void print_summary(const struct target *t, const struct compact_options *
 	       tp_format_size(res->moved_bytes, b), res->moves,
 	       tp_format_size(res->trimmed_bytes, c),
 	       res->stopped ? " (stopped)" : "");
+	if (res->reclaim_measured) {
+		printf("  the device took back %s (measured on its backing file)",
+		       tp_format_size(res->returned_bytes, a));
+		if (res->provisioned_bytes)
+			printf(", and had to back %s anew",
+			       tp_format_size(res->provisioned_bytes, b));
+		printf("\n");
+	}
 	if (p->attempts)
 		printf("  placement: %" PRIu64 " attempts, %" PRIu64 " exact, %" PRIu64
 		       " missed (%.1f %% exact), %" PRIu64 " through the reservoir\n",
@@ -323,6 +331,10 @@ static json_object *summary_json(const struct target *t,
 	json_add_u64(j, "trimmed_clusters", res->trimmed_clusters);
 	json_add_u64(j, "discarded_bytes", res->discarded_bytes);
 	json_add_u64(j, "retrimmed_clusters", res->retrimmed_clusters);
+	json_object_object_add(j, "returned_bytes", res->reclaim_measured ?
+			       json_object_new_uint64(res->returned_bytes) : NULL);
+	json_object_object_add(j, "provisioned_bytes", res->reclaim_measured ?
+			       json_object_new_uint64(res->provisioned_bytes) : NULL);
 	json_object_object_add(j, "trim_error",
 			       res->trim_error < 0 ? json_object_new_string(strerror(-res->trim_error)) : NULL);
 	p = json_object_new_object();
@@ -508,6 +520,10 @@ int cmd_compact(int argc, char **argv)
 	}
 
 	int exit_code = TP_EXIT_OK;
+	if (res.reclaim_measured && res.provisioned_bytes)
+		log_warning("%s: the device had to back %" PRIu64 " bytes anew during "
+			    "the run (something wrote into clusters it held no space "
+			    "for)", t.path, res.provisioned_bytes);
 	if (res.trim_error < 0) {
 		log_error("%s: trimming the emptied clusters failed: %s", t.path,
 			  strerror(-res.trim_error));
@@ -558,7 +574,10 @@ int cmd_trim(int argc, char **argv)
 		case 'h':
 			printf("Usage: %s trim [--granularity BYTES] [--json] PATH\n"
 			       "\nFITRIM every empty cluster of a mounted ext4, and say "
-			       "how many.\n", program_invocation_short_name);
+			       "how many, how much\nthe kernel discarded, and how much "
+			       "the device took back where that can be\nmeasured (a "
+			       "loop device's backing file).\n",
+			       program_invocation_short_name);
 			return TP_EXIT_OK;
 		default:
 			return TP_EXIT_USAGE;
@@ -583,27 +602,49 @@ int cmd_trim(int argc, char **argv)
 		target_clear(&t);
 		return r;
 	}
+	/* What the device holds before and after: the figure that counts
+	 * is what it took back, where it can be measured. */
+	struct tp_provmap *before = NULL, *after = NULL;
+	uint64_t released = 0, grown = 0;
+	bool verified = false;
+	(void)tp_provmap_read(t.dev, &t.geo, &before);
 	r = tp_trim_empty(t.dev, t.fs, &t.geo, &clusters, &bytes);
 	if (r < 0) {
+		tp_provmap_free(before);
 		target_fail(&t, TP_EXIT_OPERATIONAL, "%s: trim failed: %s", t.path,
 			    strerror(-r));
 		r = t.exit;
 		target_clear(&t);
 		return r;
 	}
+	if (before && tp_provmap_read(t.dev, &t.geo, &after) >= 0)
+		verified = tp_provmap_delta(before, after, &released, &grown) >= 0;
+	tp_provmap_free(before);
+	tp_provmap_free(after);
+	uint64_t returned = tp_clusters_to_bytes(&t.geo, released);
 	if (json) {
 		json_object *arr = json_object_new_array();
 		json_object *fs = json_object_new_object();
 		json_add_str(fs, "path", t.path);
 		json_add_u64(fs, "trimmed_clusters", clusters);
-		json_add_u64(fs, "trimmed_bytes", bytes);
+		json_add_u64(fs, "trimmed_bytes", tp_clusters_to_bytes(&t.geo, clusters));
+		json_add_u64(fs, "discarded_bytes", bytes);
+		if (verified)
+			json_add_u64(fs, "returned_bytes", returned);
+		else
+			json_object_object_add(fs, "returned_bytes", NULL);
 		json_object_array_add(arr, fs);
 		json_print_filesystems(arr);
-	} else
-		printf("%s: %" PRIu64 " empty clusters (%s) trimmed, %s discarded\n",
+	} else {
+		printf("%s: %" PRIu64 " empty clusters (%s) trimmed, %s discarded",
 		       t.path, clusters,
 		       tp_format_size(tp_clusters_to_bytes(&t.geo, clusters), a),
 		       tp_format_size(bytes, b));
+		if (verified)
+			printf("; the device took back %s\n", tp_format_size(returned, a));
+		else
+			printf("; what the device took back is unknown\n");
+	}
 	target_clear(&t);
 	return TP_EXIT_OK;
 }

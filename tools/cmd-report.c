@@ -26,6 +26,7 @@ struct report_options {
 struct fs_report {
 	struct target t;
 	struct tp_clustermap *map;
+	struct tp_provmap *prov;
 	struct tp_summary *sum;
 	struct tp_scan_stats stats;
 	const char *blocker;
@@ -35,6 +36,7 @@ struct fs_report {
 static void fs_report_clear(struct fs_report *rep)
 {
 	tp_clustermap_free(rep->map);
+	tp_provmap_free(rep->prov);
 	tp_summary_free(rep->sum);
 	target_clear(&rep->t);
 }
@@ -66,7 +68,14 @@ static int report_one(const char *path, const struct report_options *o,
 	if (r < 0)
 		return target_scan_error(t, r);
 	rep->stats = *tp_clustermap_stats(rep->map);
-	r = tp_summarize(rep->map, o->curve, &rep->sum);
+	r = tp_provmap_read(t->dev, &t->geo, &rep->prov);
+	if (r < 0) {
+		target_warn(t, "%s: cannot read which clusters %s holds space for: %s",
+			    path, t->dev->loop_backing_file ? t->dev->loop_backing_file :
+							       t->dev->device, strerror(-r));
+		rep->prov = NULL;
+	}
+	r = tp_summarize(rep->map, rep->prov, o->curve, &rep->sum);
 	if (r < 0)
 		return target_fail(t, TP_EXIT_OPERATIONAL, "%s: %s", path, strerror(-r));
 	rep->elapsed = now_monotonic() - start;
@@ -131,7 +140,21 @@ static void print_text(const struct fs_report *rep)
 			}
 		printf("\n");
 	}
-	printf("  %-22s %s\n", "trim returns now", tp_format_size(s->empty_bytes, a));
+	if (s->prov_source == TP_PROV_SOURCE_NONE)
+		printf("  %-22s unknown: no map of the space %s holds; every "
+		       "cluster counts as provisioned\n", "provisioned", dev->device);
+	else {
+		printf("  %-22s %" PRIu64 " clusters (%s)", "provisioned",
+		       s->provisioned, tp_prov_source_to_string(s->prov_source));
+		if (s->empty > s->empty_provisioned)
+			printf("; %" PRIu64 " empty ones hold no space already",
+			       s->empty - s->empty_provisioned);
+		if (s->used_unprovisioned)
+			printf("; %" PRIu64 " in use were never written",
+			       s->used_unprovisioned);
+		printf("\n");
+	}
+	printf("  %-22s %s\n", "trim returns now", tp_format_size(s->trim_now_bytes, a));
 	if (rep->blocker)
 		printf("  %-22s impossible: %s\n", "compaction", rep->blocker);
 	else
@@ -205,6 +228,13 @@ static json_object *to_json(const struct fs_report *rep, const struct report_opt
 	json_add_u64(cl, "first_block", g->first_block);
 	json_object_object_add(j, "clusters", cl);
 
+	json_object *pv = json_object_new_object();
+	json_add_str(pv, "source", tp_prov_source_to_string(s->prov_source));
+	json_add_u64(pv, "provisioned", s->provisioned);
+	json_add_u64(pv, "empty_provisioned", s->empty_provisioned);
+	json_add_u64(pv, "used_unprovisioned", s->used_unprovisioned);
+	json_object_object_add(j, "provisioning", pv);
+
 	json_object *pr = json_object_new_object();
 	for (unsigned r = 0; r < _TP_PIN_MAX; r++)
 		json_add_u64(pr, tp_pin_reason_to_string(r), s->pinned_by_reason[r]);
@@ -218,6 +248,7 @@ static json_object *to_json(const struct fs_report *rep, const struct report_opt
 
 	json_object *rc = json_object_new_object();
 	json_add_u64(rc, "empty_bytes", s->empty_bytes);
+	json_add_u64(rc, "trim_now_bytes", s->trim_now_bytes);
 	json_add_u64(rc, "compaction_bytes", rep->blocker ? 0 : s->compaction_bytes);
 	json_add_u64(rc, "compaction_io_bytes", rep->blocker ? 0 : s->compaction_io_bytes);
 	json_add_u64(rc, "compaction_clusters", rep->blocker ? 0 : s->bound);

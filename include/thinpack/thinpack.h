@@ -213,6 +213,35 @@ static inline uint64_t tp_clusters_to_bytes(const struct tp_geometry *g,
 	return clusters * g->granularity;
 }
 
+/* ---- provisioning: which clusters the device has backed with space ------ */
+
+enum tp_prov {
+	TP_PROV_UNKNOWN,
+	TP_PROV_MAPPED,   /* the device holds space for it */
+	TP_PROV_UNMAPPED, /* it holds none: nothing to trim, and a write
+			   * there would make it allocate */
+};
+enum tp_prov_source {
+	TP_PROV_SOURCE_NONE, /* no map: every cluster unknown */
+	TP_PROV_SOURCE_FILE, /* a loop device's backing file, or an image */
+};
+const char *tp_prov_source_to_string(enum tp_prov_source s);
+
+struct tp_provmap;
+/* The provisioning of geo's whole clusters, from the best source dev
+ * offers (lib/provision.c); a map of source NONE where it offers none. */
+int tp_provmap_read(const struct tp_device *dev, const struct tp_geometry *geo,
+		    struct tp_provmap **ret);
+struct tp_provmap *tp_provmap_free(struct tp_provmap *m);
+/* m may be NULL: source NONE, every cluster unknown. */
+enum tp_prov_source tp_provmap_source(const struct tp_provmap *m);
+enum tp_prov tp_provmap_get(const struct tp_provmap *m, uint64_t cluster);
+/* Verified reclaim: the clusters before held space for and after does
+ * not (released), and the reverse (provisioned: a compaction must never
+ * make any).  -ENODATA: a map without a source. */
+int tp_provmap_delta(const struct tp_provmap *before, const struct tp_provmap *after,
+		     uint64_t *ret_released, uint64_t *ret_provisioned);
+
 /* ---- scan: per-cluster occupancy ---------------------------------------- */
 
 /* Why a used block cannot be moved.  Order is the order of reports. */
@@ -323,7 +352,14 @@ struct tp_summary {
 	uint64_t hole_blocks;         /* H: free blocks in non-empty clusters */
 	uint64_t bound;               /* min(floor(H / C), eligible) clusters */
 	uint64_t min_io_blocks;       /* sum of the bound smallest eligible u_i */
-	uint64_t empty_bytes;         /* fstrim can return this now */
+	uint64_t empty_bytes;         /* empty clusters, in bytes */
+	/* With a provisioning map (else as if every cluster were provisioned): */
+	enum tp_prov_source prov_source;
+	uint64_t provisioned;         /* clusters the device holds space for */
+	uint64_t empty_provisioned;   /* of them empty: what trim returns now */
+	uint64_t used_unprovisioned;  /* non-empty, yet holding no space (never
+				       * written: lazy inode tables...) */
+	uint64_t trim_now_bytes;      /* empty_provisioned, in bytes */
 	uint64_t compaction_bytes;    /* bound * granularity */
 	uint64_t compaction_io_bytes; /* min_io_blocks * block size */
 	uint64_t pinned_by_reason[_TP_PIN_MAX]; /* pinned partial clusters with
@@ -332,9 +368,10 @@ struct tp_summary {
 	struct tp_curve_point *curve;
 };
 
-/* curve_points: how many points of the reclaim curve (0: none). */
-int tp_summarize(const struct tp_clustermap *map, unsigned curve_points,
-		 struct tp_summary **ret);
+/* curve_points: how many points of the reclaim curve (0: none); prov may
+ * be NULL. */
+int tp_summarize(const struct tp_clustermap *map, const struct tp_provmap *prov,
+		 unsigned curve_points, struct tp_summary **ret);
 struct tp_summary *tp_summary_free(struct tp_summary *s);
 
 /* ---- compaction ------------------------------------------------------------ */
@@ -429,6 +466,12 @@ struct tp_compact_result {
 				    * that start in them, so often more */
 	uint64_t retrimmed_clusters; /* empty clusters placement wrote to
 				      * (borrow slots), trimmed again */
+	/* Measured on the device's provisioning map (a loop device's
+	 * backing file, an image), before the run and after its trim: */
+	bool reclaim_measured;     /* else the two below are unknown */
+	uint64_t returned_bytes;   /* clusters it took back, in bytes */
+	uint64_t provisioned_bytes; /* clusters it had to back anew: never
+				    * more than 0, or something is wrong */
 	int trim_error;            /* 0, or why checking or trimming the
 				    * emptied clusters failed (-errno) */
 	struct tp_placement_stats placement;

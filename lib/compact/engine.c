@@ -46,6 +46,7 @@ struct engine {
 	const struct tp_compact_options *o;
 	struct tp_compact_result *res;
 	enum tp_placement placement; /* o->placement, or what replaced it */
+	const struct tp_provmap *prov; /* NULL: unknown */
 	int mount_fd;
 	struct tp_clustermap *map;
 	struct tp_plan *plan;
@@ -119,6 +120,7 @@ static int phase_plan(struct engine *e)
 		.max_io = budget_left(e),
 		.need_lender = e->placement == TP_PLACEMENT_BORROW,
 		.skip = e->skip,
+		.prov = e->prov,
 		.n_skip = e->n_skip,
 	};
 	int r = tp_plan_new(e->map, &po, &e->plan);
@@ -423,18 +425,18 @@ static int check_mount_fd(int fd, const struct tp_device *dev)
 	return 0;
 }
 
-int tp_compact(const struct tp_device *dev, struct tp_fs *fs,
-	       const struct tp_geometry *geo, const struct tp_compact_options *o,
-	       struct tp_compact_result *ret)
+static int compact_online(const struct tp_device *dev, struct tp_fs *fs,
+			  const struct tp_geometry *geo,
+			  const struct tp_compact_options *o,
+			  const struct tp_provmap *prov,
+			  struct tp_compact_result *ret)
 {
 	struct engine e = { .dev = dev, .fs = fs, .geo = geo, .o = o,
-			    .res = ret, .placement = o->placement, .mount_fd = -1 };
+			    .res = ret, .placement = o->placement, .prov = prov,
+			    .mount_fd = -1 };
 	double start = now();
 	int r;
 
-	*ret = (struct tp_compact_result){ 0 };
-	if (o->placement == TP_PLACEMENT_OFFLINE)
-		return tp_compact_offline(dev, fs, geo, o, ret);
 	r = check_target(dev, fs);
 	if (r < 0)
 		return r;
@@ -516,6 +518,36 @@ int tp_compact(const struct tp_device *dev, struct tp_fs *fs,
 	free(e.done);
 	free(e.skip);
 	close(e.mount_fd);
+	return r;
+}
+
+TP_DEFINE_CLEANUP(struct tp_provmap *, tp_provmap_free)
+
+int tp_compact(const struct tp_device *dev, struct tp_fs *fs,
+	       const struct tp_geometry *geo, const struct tp_compact_options *o,
+	       struct tp_compact_result *ret)
+{
+	_cleanup_(tp_provmap_freep) struct tp_provmap *before = NULL, *after = NULL;
+	int r;
+
+	*ret = (struct tp_compact_result){ 0 };
+	/* What the device holds, before and after: the plan neither empties
+	 * nor fills clusters it holds no space for, and the reclaim that
+	 * counts is the one measured there, where it can be. */
+	if (tp_provmap_read(dev, geo, &before) < 0)
+		before = NULL;
+	if (o->placement == TP_PLACEMENT_OFFLINE)
+		r = tp_compact_offline(dev, fs, geo, before, o, ret);
+	else
+		r = compact_online(dev, fs, geo, o, before, ret);
+	if (before && !o->dry_run && tp_provmap_read(dev, geo, &after) >= 0) {
+		uint64_t released, provisioned;
+		if (tp_provmap_delta(before, after, &released, &provisioned) >= 0) {
+			ret->reclaim_measured = true;
+			ret->returned_bytes = tp_clusters_to_bytes(geo, released);
+			ret->provisioned_bytes = tp_clusters_to_bytes(geo, provisioned);
+		}
+	}
 	return r;
 }
 

@@ -276,6 +276,7 @@ static int release(struct offline *x)
 
 int tp_compact_offline(const struct tp_device *dev, struct tp_fs *fs,
 		       const struct tp_geometry *geo,
+		       const struct tp_provmap *prov,
 		       const struct tp_compact_options *o,
 		       struct tp_compact_result *ret)
 {
@@ -311,6 +312,7 @@ int tp_compact_offline(const struct tp_device *dev, struct tp_fs *fs,
 		.slack = o->slack,
 		.max_io = o->max_io / geo->block_size,
 		.skip = NULL,
+		.prov = prov,
 	};
 	t = now();
 	r = tp_plan_new(x.map, &po, &x.plan);

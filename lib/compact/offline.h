@@ -8,6 +8,7 @@
  * tp_fs_open_rw() (or tp_fs_open() for a dry run). */
 int tp_compact_offline(const struct tp_device *dev, struct tp_fs *fs,
 		       const struct tp_geometry *geo,
+		       const struct tp_provmap *prov,
 		       const struct tp_compact_options *o,
 		       struct tp_compact_result *ret);
 

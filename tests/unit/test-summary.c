@@ -423,7 +423,7 @@ static void check_map(const char *ctx, const struct model *m,
 	}
 
 	struct tp_summary *s = NULL;
-	int r = tp_summarize(map, curve_points, &s);
+	int r = tp_summarize(map, NULL, curve_points, &s);
 	if (r < 0)
 		fail_msg("%s: tp_summarize() = %d", ctx, r);
 	assert_non_null(s);
@@ -575,7 +575,7 @@ static void test_random_small_enumerated(void **state)
 		check_map(ctx, &m, map, &e, cp);
 
 		struct tp_summary *s = NULL;
-		assert_int_equal(tp_summarize(map, cp, &s), 0);
+		assert_int_equal(tp_summarize(map, NULL, cp, &s), 0);
 		check_bound_by_enumeration(ctx, &m, &e, s);
 		some_bound += s->bound > 0;
 		bound_by_holes += s->bound > 0 && s->bound < s->eligible;
@@ -644,7 +644,7 @@ static struct tp_summary *summarize(const struct tp_clustermap *map,
 				    unsigned curve_points)
 {
 	struct tp_summary *s = NULL;
-	assert_int_equal(tp_summarize(map, curve_points, &s), 0);
+	assert_int_equal(tp_summarize(map, NULL, curve_points, &s), 0);
 	assert_non_null(s);
 	return s;
 }

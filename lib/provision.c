@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * provision: which clusters the device below the filesystem has backed with
+ * real space.  The block bitmap is not that map: a used block may never have
+ * been written (inode tables left to lazy init), and a free one may sit in a
+ * chunk the pool took back long ago.
+ *
+ * Sources, the best the stack offers:
+ *   file  a loop device's backing file, or an image file given as such:
+ *         the file's allocation by FIEMAP, at the backing filesystem's
+ *         unit.  FIEMAP, not SEEK_DATA: an unwritten (fallocated or
+ *         zeroed-out) extent holds space, yet SEEK_DATA calls it a hole.
+ *   none  anything else: every cluster unknown, and the report says so.
+ * A cluster is provisioned when any byte of it is.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "thinpack/thinpack.h"
+#include "basic/cleanup.h"
+#include "basic/macros.h"
+#include "kio/kio.h"
+
+struct tp_provmap {
+	enum tp_prov_source source;
+	struct tp_geometry geo;
+	uint8_t *state; /* enum tp_prov, one a whole cluster */
+};
+
+/* FIEMAP this many bytes of the file at a time, so that the extent list
+ * of a terabyte file is never held whole. */
+#define WINDOW (1ull << 30)
+#define SECTOR 512u
+
+struct tp_provmap *tp_provmap_free(struct tp_provmap *m)
+{
+	if (!m)
+		return NULL;
+	free(m->state);
+	free(m);
+	return NULL;
+}
+
+TP_DEFINE_CLEANUP(struct tp_provmap *, tp_provmap_free)
+
+/* The file that backs the device's clusters, or NULL. */
+static const char *backing_file(const struct tp_device *dev)
+{
+	if (dev->kind == TP_TARGET_IMAGE)
+		return dev->device;
+	/* A partition of a loop device sits in the same file: its clusters
+	 * are aligned to the whole device, that is, to the file. */
+	if (dev->loop && dev->loop_backing_file && dev->loop_backing_file[0] == '/')
+		return dev->loop_backing_file;
+	return NULL;
+}
+
+/* Mark the clusters that [start, start + len) bytes of the file touch. */
+static void mark_range(struct tp_provmap *m, uint64_t start, uint64_t len)
+{
+	const struct tp_geometry *g = &m->geo;
+	uint64_t first = g->first_cluster * g->granularity;
+	uint64_t end = start + len;
+
+	if (len == 0 || end <= first)
+		return;
+	start = MAX(start, first);
+	for (uint64_t c = (start - first) / g->granularity;
+	     c < g->clusters && first + c * g->granularity < end; c++)
+		m->state[c] = TP_PROV_MAPPED;
+}
+
+static int read_file(struct tp_provmap *m, int fd)
+{
+	const struct tp_geometry *g = &m->geo;
+	uint64_t pos = g->first_cluster * g->granularity;
+	uint64_t end = pos + g->clusters * g->granularity;
+
+	memset(m->state, TP_PROV_UNMAPPED, g->clusters);
+	while (pos < end) {
+		struct tp_fe_list l = { 0 };
+		uint64_t n = MIN(WINDOW, end - pos);
+		/* No FIEMAP_FLAG_SYNC: a delayed allocation is listed too (it
+		 * will hold space), and writing back a whole backing file
+		 * would cost seconds before anything moves. */
+		int r = tp_fiemap(fd, SECTOR, pos / SECTOR, n / SECTOR, false, &l);
+
+		if (r < 0) {
+			tp_fe_list_clear(&l);
+			return r;
+		}
+		for (size_t i = 0; i < l.n; i++)
+			mark_range(m, l.v[i].logical * SECTOR, l.v[i].len * SECTOR);
+		tp_fe_list_clear(&l);
+		pos += n;
+	}
+	return 0;
+}
+
+int tp_provmap_read(const struct tp_device *dev, const struct tp_geometry *geo,
+		    struct tp_provmap **ret)
+{
+	_cleanup_(tp_provmap_freep) struct tp_provmap *m = NULL;
+	const char *file = backing_file(dev);
+	int r;
+
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->geo = *geo;
+	m->state = calloc(MAX(geo->clusters, 1), 1);
+	if (!m->state)
+		return -ENOMEM;
+	if (file) {
+		_cleanup_close_ int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			return -errno;
+		r = read_file(m, fd);
+		if (r == -EOPNOTSUPP) {
+			/* a backing filesystem without FIEMAP: unknown */
+			memset(m->state, TP_PROV_UNKNOWN, MAX(geo->clusters, 1));
+		} else if (r < 0)
+			return r;
+		else
+			m->source = TP_PROV_SOURCE_FILE;
+	}
+	*ret = TAKE_PTR(m);
+	return 0;
+}
+
+enum tp_prov_source tp_provmap_source(const struct tp_provmap *m)
+{
+	return m ? m->source : TP_PROV_SOURCE_NONE;
+}
+
+enum tp_prov tp_provmap_get(const struct tp_provmap *m, uint64_t cluster)
+{
+	if (!m || m->source == TP_PROV_SOURCE_NONE || cluster >= m->geo.clusters)
+		return TP_PROV_UNKNOWN;
+	return (enum tp_prov)m->state[cluster];
+}
+
+const char *tp_prov_source_to_string(enum tp_prov_source s)
+{
+	switch (s) {
+	case TP_PROV_SOURCE_NONE:
+		return "none";
+	case TP_PROV_SOURCE_FILE:
+		return "file";
+	}
+	return "unknown";
+}
+
+int tp_provmap_delta(const struct tp_provmap *before, const struct tp_provmap *after,
+		     uint64_t *ret_released, uint64_t *ret_provisioned)
+{
+	uint64_t released = 0, provisioned = 0;
+
+	if (tp_provmap_source(before) == TP_PROV_SOURCE_NONE ||
+	    tp_provmap_source(after) == TP_PROV_SOURCE_NONE)
+		return -ENODATA;
+	if (before->geo.clusters != after->geo.clusters ||
+	    before->geo.first_cluster != after->geo.first_cluster ||
+	    before->geo.granularity != after->geo.granularity)
+		return -EINVAL;
+	for (uint64_t c = 0; c < before->geo.clusters; c++) {
+		enum tp_prov a = before->state[c], b = after->state[c];
+		if (a == TP_PROV_MAPPED && b == TP_PROV_UNMAPPED)
+			released++;
+		else if (a == TP_PROV_UNMAPPED && b == TP_PROV_MAPPED)
+			provisioned++;
+	}
+	*ret_released = released;
+	*ret_provisioned = provisioned;
+	return 0;
+}
