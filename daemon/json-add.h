@@ -21,6 +21,3 @@ static inline void add_string(json_object *o, const char *key, const char *v)
 {
 	json_object_object_add(o, key, v ? json_object_new_string(v) : NULL);
 }
-
-/* Write ROOT, pretty, to PATH through write_file_atomic(), and put it. */
-int write_json_atomic(const char *path, json_object *root);

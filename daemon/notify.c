@@ -14,7 +14,8 @@
 
 #include <systemd/sd-daemon.h>
 
-#include "thinpackd.h"
+#include "notify.h"
+#include "clock.h"
 
 static uint64_t watchdog_usec;
 static double last_ping, last_status;

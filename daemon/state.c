@@ -18,66 +18,20 @@
  */
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <json-c/json.h>
 
-#include "thinpackd.h"
+#include "state.h"
+#include "atomic.h"
+#include "clock.h"
 #include "json-add.h"
 #include "basic/cleanup.h"
 #include "basic/macros.h"
-
-const char *pass_result_to_string(enum pass_result r)
-{
-	switch (r) {
-	case PASS_NONE:
-		return "none";
-	case PASS_RUNNING:
-		return "running";
-	case PASS_DONE:
-		return "done";
-	case PASS_STOPPED:
-		return "stopped";
-	case PASS_ERROR:
-		return "error";
-	}
-	return "unknown";
-}
-
-const char *stop_reason_to_string(enum stop_reason r)
-{
-	switch (r) {
-	case STOP_NONE:
-		return "none";
-	case STOP_BUDGET:
-		return "budget";
-	case STOP_SHUTDOWN:
-		return "shutdown";
-	case STOP_RELOAD:
-		return "reload";
-	}
-	return "unknown";
-}
-
-void pass_info_done(struct pass_info *p)
-{
-	free(p->error);
-	p->error = NULL;
-}
-
-void state_done(struct fs_state *st)
-{
-	pass_info_done(&st->last);
-	free(st->failed);
-	*st = (struct fs_state){ 0 };
-}
 
 static char *state_path(const char *dir, const char *uuid)
 {
@@ -337,81 +291,4 @@ int state_save(const char *dir, const char *uuid, const char *mountpoint,
 	json_object_object_add(root, "failed_clusters", fc);
 
 	return write_json_atomic(path, root);
-}
-
-/* ---- helpers of the whole daemon ----------------------------------------------- */
-
-int write_file_atomic(const char *path, const char *data, size_t len, mode_t mode)
-{
-	_cleanup_free_ char *tmp = NULL;
-	_cleanup_close_ int fd = -1;
-	int r = 0;
-
-	if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
-		return -ENOMEM;
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fchmod(fd, mode) < 0)
-		r = -errno;
-	for (size_t done = 0; r == 0 && done < len;) {
-		ssize_t n = write(fd, data + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			r = -errno;
-		else
-			done += (size_t)n;
-	}
-	if (r == 0 && close(TAKE_FD(fd)) < 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0)
-		(void)unlink(tmp);
-	return r;
-}
-
-int write_json_atomic(const char *path, json_object *root)
-{
-	const char *text = json_object_to_json_string_ext(
-		root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-	int r = write_file_atomic(path, text, strlen(text), 0644);
-
-	json_object_put(root);
-	return r;
-}
-
-int pressure_io_some_avg10(double *ret)
-{
-	_cleanup_fclose_ FILE *f = fopen("/proc/pressure/io", "re");
-	char line[256];
-
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		double v;
-
-		if (sscanf(line, "some avg10=%lf", &v) == 1) {
-			*ret = v;
-			return 0;
-		}
-	}
-	return -EBADMSG;
-}
-
-double now_realtime(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-double now_monotonic(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }

@@ -5,9 +5,8 @@
  * budget, yielding to I/O pressure.
  *
  * One thread.  Signals are blocked and read from a signalfd: in the main
- * loop's poll(), and between two victims of a pass (pace()), which is how
- * SIGTERM stops a pass between two moves and SIGHUP reloads without
- * waiting for the pass to end.
+ * loop's poll(), and between two victims of a pass (signals.h).  The
+ * modules are listed in model.h.
  */
 
 #include <errno.h>
@@ -16,19 +15,26 @@
 #include <inttypes.h>
 #include <math.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "config.h"
-#include "thinpackd.h"
+#include "model.h"
 #include "basic/cleanup.h"
+#include "clock.h"
+#include "conf.h"
+#include "discover.h"
+#include "journal.h"
+#include "keys.h"
+#include "notify.h"
+#include "publish.h"
+#include "scheduler.h"
+#include "signals.h"
 
 #define IOPRIO_CLASS_IDLE 3
 #define IOPRIO_CLASS_SHIFT 13
@@ -57,7 +63,7 @@ static void usage(FILE *out)
 		"\n"
 		"Settings, over every section of the configuration:\n",
 		program_invocation_short_name, TPD_DEFAULT_CONFIG);
-	config_print_keys(out);
+	keys_print_help(out);
 	fprintf(out,
 		"\n"
 		"Signals: SIGHUP reloads the configuration, SIGTERM stops between two\n"
@@ -106,25 +112,6 @@ static int directory(const char *var, const char *fallback, char **ret)
 	return 0;
 }
 
-static int setup_signals(struct daemon *d)
-{
-	sigset_t mask;
-
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-		return -errno;
-	d->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (d->signal_fd < 0)
-		return -errno;
-	/* Lease breaks are polled (F_GETLEASE), not signalled. */
-	signal(SIGIO, SIG_IGN);
-	signal(SIGPIPE, SIG_IGN);
-	return 0;
-}
-
 /* Idle I/O class and nice 19 (the unit sets both too: this is for a
  * thinpackd started by hand). */
 static void lower_priority(void)
@@ -162,12 +149,12 @@ static void reload(struct daemon *d)
 		d->config = c;
 		d->config_loaded = now_realtime();
 		d->reloads++;
-		r = scheduler_discover(d);
+		r = discover(d);
 		if (r < 0)
 			log_error("cannot apply the new configuration: %s", strerror(-r));
 	}
-	daemon_publish(d, true, true);
-	_cleanup_free_ char *line = daemon_status_line(d);
+	publish(d, true, true);
+	_cleanup_free_ char *line = publish_status_line(d);
 	notify_ready(line);
 }
 
@@ -189,7 +176,7 @@ static int oneshot(struct daemon *d)
 		else if (l->result != PASS_DONE || l->victims_failed ||
 			 l->clusters_emptied < l->victims)
 			code |= TPD_EXIT_WORK_LEFT;
-		daemon_publish(d, true, true);
+		publish(d, true, true);
 		d->reload = false; /* no reloads in a one-shot run */
 	}
 	if (d->stop)
@@ -201,8 +188,8 @@ static int run(struct daemon *d)
 {
 	_cleanup_free_ char *line = NULL;
 
-	daemon_publish(d, true, true);
-	line = daemon_status_line(d);
+	publish(d, true, true);
+	line = publish_status_line(d);
 	notify_ready(line);
 	log_info("ready: %zu filesystem%s to keep compact", d->n_fs,
 		 d->n_fs == 1 ? "" : "s");
@@ -211,20 +198,20 @@ static int run(struct daemon *d)
 		double wait = MAX_SLEEP_S;
 		struct fsent *f;
 
-		daemon_read_signals(d);
+		signals_read(d);
 		if (d->stop)
 			break;
 		if (d->reload)
 			reload(d);
 		if (d->mounts_changed) {
-			if (scheduler_discover(d) < 0)
+			if (discover(d) < 0)
 				log_error("cannot read the mount table");
-			daemon_publish(d, true, true);
+			publish(d, true, true);
 		}
 		f = scheduler_next(d, &wait);
 		if (f && wait <= 0) {
 			scheduler_run_pass(d, f);
-			daemon_publish(d, true, true);
+			publish(d, true, true);
 			continue;
 		}
 		if (!f || wait > MAX_SLEEP_S)
@@ -243,11 +230,11 @@ static int run(struct daemon *d)
 		if (d->mountinfo_fd >= 0 && (p[1].revents & (POLLPRI | POLLERR)))
 			d->mounts_changed = true;
 		notify_watchdog();
-		daemon_publish(d, false, false);
+		publish(d, false, false);
 	}
 	notify_stopping("stopping");
 	d->stopped = true;
-	daemon_publish(d, true, true);
+	publish(d, true, true);
 	log_info("stopped");
 	return 0;
 }
@@ -274,7 +261,7 @@ int main(int argc, char **argv)
 	int c, r, code = TPD_EXIT_OK;
 
 	size_t n = 6;
-	n += config_long_options(longopts + n, ELEMENTSOF(longopts) - n - 1, OPT_KEYS);
+	n += keys_long_options(longopts + n, ELEMENTSOF(longopts) - n - 1, OPT_KEYS);
 	longopts[n] = (struct option){ 0 };
 
 	while ((c = getopt_long(argc, argv, "c:fhV", longopts, NULL)) != -1) {
@@ -300,26 +287,26 @@ int main(int argc, char **argv)
 			return TPD_EXIT_OK;
 		default:
 			if (c >= OPT_KEYS && c < OPT_KEYS + _KEY_MAX) {
-				if (config_override(&o, c, OPT_KEYS, optarg, print_stderr,
+				if (overrides_set(&o, c, OPT_KEYS, optarg, print_stderr,
 						    NULL) < 0) {
-					config_overrides_done(&o);
+					overrides_done(&o);
 					return TPD_EXIT_CONFIG;
 				}
 				break;
 			}
 			usage(stderr);
-			config_overrides_done(&o);
+			overrides_done(&o);
 			return TPD_EXIT_CONFIG;
 		}
 	}
 	if (optind != argc) {
 		fprintf(stderr, "%s: unexpected argument '%s'\n",
 			program_invocation_short_name, argv[optind]);
-		config_overrides_done(&o);
+		overrides_done(&o);
 		return TPD_EXIT_CONFIG;
 	}
 
-	log_setup(d.foreground || check_only);
+	journal_setup(d.foreground || check_only);
 	r = config_load(d.config_path, !d.config_explicit, &o,
 			check_only ? print_stderr : print_error, NULL, &d.config);
 	if (r < 0) {
@@ -327,13 +314,13 @@ int main(int argc, char **argv)
 			log_error("%s is wrong: not starting", d.config_path);
 		else if (r != -EINVAL)
 			log_error("%s: cannot read: %s", d.config_path, strerror(-r));
-		config_overrides_done(&o);
+		overrides_done(&o);
 		return TPD_EXIT_CONFIG;
 	}
 	if (check_only) {
 		config_print(d.config, stdout);
 		config_free(d.config);
-		config_overrides_done(&o);
+		overrides_done(&o);
 		return fflush(stdout) == 0 ? TPD_EXIT_OK : TPD_EXIT_OPERATIONAL;
 	}
 	if (d.config->implicit)
@@ -348,7 +335,7 @@ int main(int argc, char **argv)
 		code = TPD_EXIT_OPERATIONAL;
 		goto out;
 	}
-	r = setup_signals(&d);
+	r = signals_setup(&d);
 	if (r < 0) {
 		log_error_errno(r, "cannot set up the signals");
 		code = TPD_EXIT_OPERATIONAL;
@@ -360,7 +347,7 @@ int main(int argc, char **argv)
 	if (d.mountinfo_fd < 0)
 		log_warning("cannot watch /proc/self/mountinfo (%s): filesystems "
 			    "mounted later are seen only on reload", strerror(errno));
-	r = scheduler_discover(&d);
+	r = discover(&d);
 	if (r < 0) {
 		code = TPD_EXIT_OPERATIONAL;
 		goto out;
@@ -370,9 +357,9 @@ int main(int argc, char **argv)
 	else if (run(&d) < 0)
 		code = TPD_EXIT_OPERATIONAL;
 out:
-	scheduler_free(&d);
+	daemon_free_fs(&d);
 	config_free(d.config);
-	config_overrides_done(&o);
+	overrides_done(&o);
 	tp_safe_close(d.signal_fd);
 	tp_safe_close(d.mountinfo_fd);
 	free(d.runtime_dir);

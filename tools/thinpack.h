@@ -10,6 +10,7 @@
 
 #include "thinpack/thinpack.h"
 #include "basic/macros.h"
+#include "log.h"
 
 /* Exit codes, OR-ed over the filesystems of one run (see thinpack(8)). */
 enum {
@@ -19,11 +20,8 @@ enum {
 	TP_EXIT_USAGE = 8,       /* bad command line or configuration */
 };
 
-/* "thinpack: <message>" on stderr; the _errno variant appends ": %m" for
- * the negative errno r and returns r. */
-void log_error(const char *fmt, ...) _printf_(1, 2);
-void log_warning(const char *fmt, ...) _printf_(1, 2);
-int log_error_errno(int r, const char *fmt, ...) _printf_(2, 3);
+/* "thinpack: <message>" on stderr: log_error(), log_warning(),
+ * log_error_errno() of the facade the daemon shares (common/log.h). */
 
 /* The thinpack subcommands. */
 int cmd_report(int argc, char **argv);
@@ -77,7 +75,8 @@ struct map_section {
 int write_svg_map(const char *path, const struct map_section *sections,
 		  size_t n);
 
-/* A progress line on stderr when it is a terminal. */
+/* A progress line on stderr when it is a terminal (progress.c); messages
+ * clear it first. */
 void progress_line(const char *phase, uint64_t done, uint64_t total,
 		   void *userdata);
 void progress_done(void);

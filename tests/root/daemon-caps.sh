@@ -5,7 +5,7 @@
 # by another user.  With all of them the pass moves and trims; without
 # any one of them it cannot (CAP_SYS_ADMIN: FITRIM; trim = no does
 # without it).
-. "${TESTS_DIR:-$(dirname "$0")/..}/root/daemon-lib.sh"
+. "${TESTS_DIR:-$(dirname "$0")/..}/lib/daemon-lib.sh"
 tp_require_root
 command -v setpriv >/dev/null || tp_die "needs setpriv (util-linux)"
 td_setup

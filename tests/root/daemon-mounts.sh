@@ -7,7 +7,7 @@
 # LIBMOUNT_FSTAB; min_age is ten years and trim off besides, so that a
 # mistake could move nothing there).  It runs in a mount namespace of its
 # own, so that the mounts of the root tests running beside it do not show.
-. "${TESTS_DIR:-$(dirname "$0")/..}/root/daemon-lib.sh"
+. "${TESTS_DIR:-$(dirname "$0")/..}/lib/daemon-lib.sh"
 tp_require_root
 tp_private_mounts "$@"
 td_setup

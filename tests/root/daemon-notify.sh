@@ -11,7 +11,7 @@
 #   is refused, logged as FILE:LINE, and the old one kept; SIGTERM exits 0
 #   within 2 s with STOPPING=1; every file keeps its bytes, nothing leaks,
 #   e2fsck stays clean.
-. "${TESTS_DIR:-$(dirname "$0")/..}/root/daemon-lib.sh"
+. "${TESTS_DIR:-$(dirname "$0")/..}/lib/daemon-lib.sh"
 tp_require_root
 td_setup
 tp_thin_pool 1G

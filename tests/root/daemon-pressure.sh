@@ -4,7 +4,7 @@
 # device keep it above, thinpackd yields and not one byte moves; when they
 # stop and the pressure falls, moving resumes.  Every file keeps its bytes,
 # nothing leaks, e2fsck stays clean.
-. "${TESTS_DIR:-$(dirname "$0")/..}/root/daemon-lib.sh"
+. "${TESTS_DIR:-$(dirname "$0")/..}/lib/daemon-lib.sh"
 tp_require_root
 [ -r /proc/pressure/io ] || tp_die "no /proc/pressure/io (kernel without PSI, or psi=0)"
 td_setup

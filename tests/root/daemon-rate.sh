@@ -4,7 +4,7 @@
 # stops it between two moves, exit 0 within 2 s; a restart resumes at once
 # with the totals kept and the clusters that failed (files held open) left
 # out; every file keeps its bytes, nothing leaks, e2fsck stays clean.
-. "${TESTS_DIR:-$(dirname "$0")/..}/root/daemon-lib.sh"
+. "${TESTS_DIR:-$(dirname "$0")/..}/lib/daemon-lib.sh"
 tp_require_root
 td_setup
 tp_thin_pool 1G

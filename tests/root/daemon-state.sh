@@ -5,7 +5,7 @@
 # a directory is said to be one, once, and the passes go on; a section
 # that names no mounted filesystem is said to do nothing, with its line.
 # Nothing is moved here (min_age is ten years, trim off).
-. "${TESTS_DIR:-$(dirname "$0")/..}/root/daemon-lib.sh"
+. "${TESTS_DIR:-$(dirname "$0")/..}/lib/daemon-lib.sh"
 tp_require_root
 td_setup
 tp_thin_pool 512M

@@ -9,32 +9,26 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 
-#include "thinpackd.h"
+#include "publish.h"
+#include "atomic.h"
+#include "clock.h"
+#include "conf.h"
+#include "journal.h"
 #include "json-add.h"
+#include "notify.h"
+#include "state.h"
 #include "basic/cleanup.h"
 
 #define STATUS_PERIOD_S 0.2
 
 /* ---- the STATUS= line ------------------------------------------------------------ */
-
-static void when(double t, char buf[static 32])
-{
-	time_t tt = (time_t)ceil(t);
-	struct tm tm;
-
-	localtime_r(&tt, &tm);
-	strftime(buf, 32, t - now_realtime() < 20 * 3600 ? "%H:%M" : "%Y-%m-%d %H:%M",
-		 &tm);
-}
 
 static void fs_line(const struct daemon *d, const struct fsent *f, FILE *out)
 {
@@ -75,7 +69,7 @@ static void fs_line(const struct daemon *d, const struct fsent *f, FILE *out)
 		fprintf(out, "not compacted: %s", f->problem ? f->problem : "?");
 		return;
 	}
-	when(f->next_due, w);
+	format_when(f->next_due, w);
 	fprintf(out, "moved %s, %" PRIu64 " clusters emptied, ",
 		tp_format_size(f->st.t.moved_bytes, a), f->st.t.clusters_emptied);
 	if (f->st.last.result == PASS_ERROR)
@@ -86,7 +80,7 @@ static void fs_line(const struct daemon *d, const struct fsent *f, FILE *out)
 		fprintf(out, "idle until %s", w);
 }
 
-char *daemon_status_line(const struct daemon *d)
+char *publish_status_line(const struct daemon *d)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -160,10 +154,10 @@ static json_object *settings_json(const struct settings *s)
 	return o;
 }
 
-int status_write(const struct daemon *d, const char *path)
+static int status_write(const struct daemon *d, const char *path)
 {
 	json_object *root = json_object_new_object(), *arr = json_object_new_array();
-	_cleanup_free_ char *line = daemon_status_line(d);
+	_cleanup_free_ char *line = publish_status_line(d);
 
 	add_u64(root, "version", 1);
 	add_u64(root, "pid", (uint64_t)getpid());
@@ -257,7 +251,7 @@ static void family(FILE *out, const char *name, enum mtype t, const char *help)
 #define PER_FS_DOUBLE(name, type, help, expr) \
 	PER_FS(name, type, help, "%.3f", double, expr)
 
-int metrics_write(const struct daemon *d, const char *path)
+static int metrics_write(const struct daemon *d, const char *path)
 {
 	_cleanup_free_ char *buf = NULL;
 	size_t len = 0;
@@ -356,7 +350,7 @@ static const char *metrics_path(const struct daemon *d, char **buf)
 	return *buf;
 }
 
-void daemon_publish(struct daemon *d, bool force, bool metrics)
+void publish(struct daemon *d, bool force, bool metrics)
 {
 	static double last;
 	static bool warned_status, warned_metrics;
@@ -365,7 +359,7 @@ void daemon_publish(struct daemon *d, bool force, bool metrics)
 	int r;
 
 	if (!force && !metrics && now - last < STATUS_PERIOD_S) {
-		line = daemon_status_line(d);
+		line = publish_status_line(d);
 		notify_status(line, false);
 		return;
 	}
@@ -382,6 +376,6 @@ void daemon_publish(struct daemon *d, bool force, bool metrics)
 			warned_metrics = true;
 		}
 	}
-	line = daemon_status_line(d);
+	line = publish_status_line(d);
 	notify_status(line, force);
 }

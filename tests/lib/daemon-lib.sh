@@ -1,8 +1,9 @@
 # shellcheck shell=bash
-# Shared by the thinpackd tests: thinpackd in the foreground under a
-# NOTIFY_SOCKET listener (daemon-helper.py listen), with its runtime and
-# state directories in the test's work directory.  Everything it starts is
-# stopped at exit, before the mounts and loop devices go.
+# Shared by the thinpackd tests of the root and noroot tiers: thinpackd in
+# the foreground under a NOTIFY_SOCKET listener (daemon-helper.py listen),
+# with its runtime and state directories in the test's work directory.
+# Everything it starts is stopped at exit, before the mounts and loop
+# devices go.
 . "${TESTS_DIR:-$(dirname "$0")/..}/lib/common.sh"
 
 if [ -z "${THINPACKD:-}" ]; then
@@ -11,7 +12,7 @@ if [ -z "${THINPACKD:-}" ]; then
 	*) THINPACKD=thinpackd ;;
 	esac
 fi
-TD_PY=$TESTS_DIR/root/daemon-helper.py
+TD_PY=$TESTS_DIR/lib/daemon-helper.py
 td_pid=
 td_pids=()
 

@@ -3,7 +3,7 @@
 # "FILE:LINE: key: what is wrong", from --check-config (exit 8) and from a
 # thinpackd that refuses to start (exit 8); a good file is printed as read;
 # the command line takes the same keys with the same messages.  No root.
-. "${TESTS_DIR:-$(dirname "$0")/..}/root/daemon-lib.sh"
+. "${TESTS_DIR:-$(dirname "$0")/..}/lib/daemon-lib.sh"
 tp_workdir
 conf=$TP_WORK/thinpackd.conf
 

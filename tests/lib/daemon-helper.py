@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Helpers of the thinpackd tests (tests/root/daemon-*.sh).
+"""Helpers of the thinpackd tests (tests/{root,noroot}/daemon-*.sh).
 
     listen SOCK LOG               a NOTIFY_SOCKET: every line of every
                                   datagram into LOG as "TIME LINE"

@@ -2,7 +2,7 @@
 # thinpackd.service: `systemd-analyze verify` is clean, every directive has
 # its comment, and `systemd-analyze security --offline=yes` rates its
 # exposure at most what README.md reports (1.4).  No root.
-. "${TESTS_DIR:-$(dirname "$0")/..}/root/daemon-lib.sh"
+. "${TESTS_DIR:-$(dirname "$0")/..}/lib/daemon-lib.sh"
 tp_workdir
 if ! command -v systemd-analyze >/dev/null; then
 	[ "${CI:-}" = true ] && tp_die "needs systemd-analyze (CI=true: not skipping)"
