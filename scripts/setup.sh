@@ -14,6 +14,10 @@ packages=(
 	e2fsprogs util-linux xfsprogs python3 coreutils systemd strace
 	# benchmarks (bench/foreground)
 	fio
+	# the VM tier (tests/vm, make check-vm): the guest runs the host's
+	# userspace; kernels come with apt-get download, never installed
+	qemu-system-x86 busybox-static lvm2 thin-provisioning-tools
+	cpio kmod xz-utils zstd debian-archive-keyring
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -34,6 +38,6 @@ cd "$top"
 [ -x configure ] && [ configure -nt configure.ac ] || autoreconf -fi
 mkdir -p build
 cd build
-[ -f Makefile ] || ../configure -q
+[ -f Makefile ] || ../configure -q --sysconfdir=/etc --localstatedir=/var ${THINPACK_CONFIGURE_FLAGS-}
 make -j"$(nproc)" >/dev/null
 echo "setup: built $top/build/thinpack" >&2

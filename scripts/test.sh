@@ -5,6 +5,17 @@
 # needs loop devices and mounts.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
+
+# Warnings are errors here (and in CI), not in a default ./configure: every
+# build below, build/ included (setup.sh adds THINPACK_CONFIGURE_FLAGS to
+# its configure line; a build/ configured without them, e.g. by demo.sh, is
+# configured again), and make distcheck's.
+werror=--enable-werror
+export THINPACK_CONFIGURE_FLAGS=$werror
+if [ -f "$top/build/config.status" ] &&
+	! grep -q -e "$werror" "$top/build/config.status"; then
+	rm -f "$top/build/Makefile"
+fi
 "$top/scripts/setup.sh"
 jobs=$(nproc)
 status=0
@@ -26,27 +37,35 @@ check() {
 
 check "$top/build"
 
-# build DIR CONFIGURE-ARGS...: configure (once) and build in DIR.
+# The VM tier on the oldest and the newest kernel of tests/vm/kernels.list
+# (make check-vm runs them all): real LVM and dm-thin pools in qemu.
+echo "== the VM tier: make check-vm VM_KERNELS='bookworm newest'" >&2
+make -C "$top/build" check-vm VM_KERNELS='bookworm newest' || status=1
+
+# build DIR CONFIGURE-ARGS...: configure (once, or again if it was without
+# -Werror) and build in DIR.
 build() {
 	local dir=$top/$1
 	shift
 	mkdir -p "$dir"
 	echo "== build in $dir" >&2
-	if ! (cd "$dir" && { [ -f Makefile ] || ../configure -q "$@"; } &&
+	if ! (cd "$dir" && { { [ -f Makefile ] && grep -q -e "$werror" config.status; } ||
+		../configure -q "$@"; } &&
 		make -j"$jobs" >/dev/null); then
 		status=1
 		return 1
 	fi
 }
 
-if build build-asan --enable-sanitizers; then
+if build build-asan --enable-sanitizers "$werror"; then
 	check "$top/build-asan"
 fi
 
-build build-clang CC=clang || true
+build build-clang CC=clang "$werror" || true
 
 echo "== make distcheck" >&2
-make -C "$top/build" -j"$jobs" distcheck >/dev/null || status=1
+make -C "$top/build" -j"$jobs" distcheck DISTCHECK_CONFIGURE_FLAGS="$werror" \
+	>/dev/null || status=1
 
 if [ $status -ne 0 ]; then
 	echo "test: FAILED" >&2
