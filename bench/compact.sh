@@ -251,7 +251,7 @@ e2fsck -fn "$INNER" >"$WORK/fsck.tp" 2>&1 ||
 # ---- (c) cp of as many bytes on the same filesystem ---------------------------
 
 mount -o noatime "$INNER" "$MNT"
-moved=$("$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["filesystems"][0]["moved_bytes"])' "$WORK/compact.json")
+moved=$("$PYTHON3" "$TESTS_LIB/tp.py" json "$WORK/compact.json" filesystems.0.moved_bytes)
 avail=$(df -B1 --output=avail "$MNT" | tail -n 1 | tr -d ' ')
 cp_bytes=$moved
 ((cp_bytes >= 1048576)) || cp_bytes=1048576

@@ -46,7 +46,7 @@ start=$(date +%s.%N)
 sync
 end=$(date +%s.%N)
 e2fsck -fn "$img" >/dev/null 2>&1 || die "e2fsck -fn is not clean after the run"
-moved=$("$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["filesystems"][0]["moved_bytes"])' "$work/compact.json")
+moved=$("$PYTHON3" "$TESTS_LIB/tp.py" json "$work/compact.json" filesystems.0.moved_bytes)
 [ "$moved" -gt 0 ] || die "nothing moved"
 
 # cp of as many bytes on the same filesystem, cold, synced.

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * What the three files of lib/e2fs/ share, and nothing outside them sees:
- * the handle behind struct tp_fs and the errcode_t -> -errno mapping.
+ * What the three files of lib/e2fs/ share, and nothing outside them sees
+ * (but the unit tests): the handle behind struct tp_fs, the errcode_t ->
+ * -errno mapping, and write.c's edit of an extent-tree node.
  *   e2fs.c   open, close, what the superblock says, libext2fs's errors
  *   read.c   block bitmaps, the inode scan, block maps (the scan's side)
  *   write.c  the offline engine's side: allocation, copies, extent edits
@@ -9,9 +10,11 @@
 #ifndef TP_E2FS_PRIVATE_H
 #define TP_E2FS_PRIVATE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <ext2fs/ext2fs.h>
+#include <ext2fs/ext3_extents.h>
 
 #include "thinpack/thinpack.h"
 
@@ -34,5 +37,19 @@ static inline void ext2fs_extent_freep(ext2_extent_handle_t *h)
 
 /* errcode_t -> -errno; the raw code stays for tp_fs_last_error(). */
 int tp_e2fs_errcode(errcode_t err);
+
+/*
+ * write.c's in-place edit of one extent-tree node (tp_fs_remap()); here
+ * for tests/unit/test-extent.c.
+ */
+struct tp_raw_extent {
+	uint64_t lblk, pblk;
+	uint32_t len;
+	bool uninit;
+};
+struct tp_raw_extent tp_e2fs_decode_extent(const struct ext3_extent *x);
+struct ext3_extent tp_e2fs_encode_extent(struct tp_raw_extent e);
+int tp_e2fs_rewrite_node(struct ext3_extent_header *hdr, unsigned max,
+			 uint64_t logical, uint64_t len, uint64_t old, uint64_t new);
 
 #endif

@@ -126,16 +126,10 @@ void tp_fs_set_tree_allocator(struct tp_fs *f,
 
 /* An on-disk extent, decoded and encoded (little-endian; the top bit of
  * the length marks an unwritten extent). */
-struct raw_extent {
-	uint64_t lblk, pblk;
-	uint32_t len;
-	bool uninit;
-};
-
-static struct raw_extent decode_extent(const struct ext3_extent *x)
+struct tp_raw_extent tp_e2fs_decode_extent(const struct ext3_extent *x)
 {
 	uint32_t len = ext2fs_le16_to_cpu(x->ee_len);
-	return (struct raw_extent){
+	return (struct tp_raw_extent){
 		.lblk = ext2fs_le32_to_cpu(x->ee_block),
 		.pblk = ext2fs_le32_to_cpu(x->ee_start) |
 			((uint64_t)ext2fs_le16_to_cpu(x->ee_start_hi) << 32),
@@ -144,7 +138,7 @@ static struct raw_extent decode_extent(const struct ext3_extent *x)
 	};
 }
 
-static struct ext3_extent encode_extent(struct raw_extent e)
+struct ext3_extent tp_e2fs_encode_extent(struct tp_raw_extent e)
 {
 	return (struct ext3_extent){
 		.ee_block = ext2fs_cpu_to_le32((uint32_t)e.lblk),
@@ -159,16 +153,16 @@ static struct ext3_extent encode_extent(struct raw_extent e)
  * extent that holds [logical, +len) at old becomes up to three, the range
  * at new.  -ESTALE: no such extent; -ENOSPC: no room.
  */
-static int rewrite_node(struct ext3_extent_header *hdr, unsigned max,
-			uint64_t logical, uint64_t len, uint64_t old, uint64_t new)
+int tp_e2fs_rewrite_node(struct ext3_extent_header *hdr, unsigned max,
+			 uint64_t logical, uint64_t len, uint64_t old, uint64_t new)
 {
 	struct ext3_extent *ents = (struct ext3_extent *)(hdr + 1);
 	unsigned n = ext2fs_le16_to_cpu(hdr->eh_entries), k;
-	struct raw_extent e, out[3];
+	struct tp_raw_extent e, out[3];
 	unsigned m = 0;
 
 	for (k = 0; k < n; k++) {
-		e = decode_extent(&ents[k]);
+		e = tp_e2fs_decode_extent(&ents[k]);
 		if (e.lblk <= logical && logical < e.lblk + e.len)
 			break;
 	}
@@ -176,18 +170,18 @@ static int rewrite_node(struct ext3_extent_header *hdr, unsigned max,
 	    e.pblk + (logical - e.lblk) != old)
 		return -ESTALE;
 	if (logical > e.lblk)
-		out[m++] = (struct raw_extent){ e.lblk, e.pblk,
-						(uint32_t)(logical - e.lblk), e.uninit };
-	out[m++] = (struct raw_extent){ logical, new, (uint32_t)len, e.uninit };
+		out[m++] = (struct tp_raw_extent){ e.lblk, e.pblk,
+						   (uint32_t)(logical - e.lblk), e.uninit };
+	out[m++] = (struct tp_raw_extent){ logical, new, (uint32_t)len, e.uninit };
 	if (logical + len < e.lblk + e.len)
-		out[m++] = (struct raw_extent){ logical + len, old + len,
-						(uint32_t)(e.lblk + e.len - logical - len),
-						e.uninit };
+		out[m++] = (struct tp_raw_extent){ logical + len, old + len,
+						   (uint32_t)(e.lblk + e.len - logical - len),
+						   e.uninit };
 	if (n - 1 + m > max)
 		return -ENOSPC;
 	memmove(&ents[k + m], &ents[k + 1], (n - k - 1) * sizeof(*ents));
 	for (unsigned i = 0; i < m; i++)
-		ents[k + i] = encode_extent(out[i]);
+		ents[k + i] = tp_e2fs_encode_extent(out[i]);
 	hdr->eh_entries = ext2fs_cpu_to_le16((uint16_t)(n - 1 + m));
 	return 0;
 }
@@ -216,7 +210,8 @@ static int grow_root(struct tp_fs *f, uint32_t ino, struct ext2_inode_large *in,
 	leaf->eh_max = ext2fs_cpu_to_le16((uint16_t)((bs - sizeof(*leaf)) /
 						     sizeof(struct ext3_extent)));
 	memcpy(leaf + 1, root + 1, n * sizeof(struct ext3_extent));
-	r = rewrite_node(leaf, ext2fs_le16_to_cpu(leaf->eh_max), logical, len, old, new);
+	r = tp_e2fs_rewrite_node(leaf, ext2fs_le16_to_cpu(leaf->eh_max), logical, len,
+				 old, new);
 	if (r < 0)
 		return r;
 	err = alloc_tree_block(f->fs, new, &blk);
@@ -284,10 +279,10 @@ int tp_fs_remap(struct tp_fs *f, uint32_t ino, uint64_t logical, uint64_t len,
 	 */
 	if (info.max_depth == 0) {
 		struct ext3_extent_header *root = (struct ext3_extent_header *)in->i_block;
-		r = rewrite_node(root, ext2fs_le16_to_cpu(root->eh_max), logical,
-				 len, old, new);
+		r = tp_e2fs_rewrite_node(root, ext2fs_le16_to_cpu(root->eh_max),
+					 logical, len, old, new);
 		if (r == -ENOSPC && f->pick && !f->info.quota) {
-			/* rewrite_node() left the root as it was */
+			/* tp_e2fs_rewrite_node() left the root as it was */
 			return grow_root(f, ino, in, logical, len, old, new);
 		}
 		if (r < 0)
@@ -311,8 +306,8 @@ int tp_fs_remap(struct tp_fs *f, uint32_t ino, uint64_t logical, uint64_t len,
 	if (ext2fs_le16_to_cpu(leaf->eh_magic) != EXT3_EXT_MAGIC ||
 	    ext2fs_le16_to_cpu(leaf->eh_depth) != 0)
 		return -ESTALE;
-	r = rewrite_node(leaf, ext2fs_le16_to_cpu(leaf->eh_max), logical, len, old,
-			 new);
+	r = tp_e2fs_rewrite_node(leaf, ext2fs_le16_to_cpu(leaf->eh_max), logical, len,
+				 old, new);
 	if (r < 0)
 		return r;
 	err = ext2fs_extent_block_csum_set(f->fs, ino, leaf);

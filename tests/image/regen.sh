@@ -6,3 +6,4 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 export TESTS_DIR=${TESTS_DIR:-$(dirname "$here")} TP_REGEN=1
 bash "$here/report-golden.sh"
+bash "$here/offline-dryrun-golden.sh"

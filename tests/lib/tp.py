@@ -16,6 +16,16 @@ record file checksums.
     tp.py writer DIR STOPFILE  append, overwrite, truncate, rename, unlink
                             files until STOPFILE goes, then check that every
                             file it touched holds what it wrote
+    tp.py json FILE PATH [--default V]  one field of a JSON file (FILE - for
+                            stdin), PATH dotted, list indexes as numbers:
+                            filesystems.0.moved_bytes
+    tp.py bound ORACLE.json the bound the oracle computed, in clusters
+    tp.py summary FILE LABEL [--moved] [--moves] [--need FIELD]
+                            one line on stderr of what thinpack compact
+                            --json did; exit 1 when FIELD is 0
+    tp.py elapsed START END [--min S]  seconds from START to END (date
+                            +%s.%N), at least S
+    tp.py uniform MAX       a random delay between 0 and MAX seconds
 
 The oracle never runs thinpack and shares no code with it: used blocks come
 from dumpe2fs's per-group "Free blocks" lists, movable blocks from FIEMAP of
@@ -272,6 +282,38 @@ def cluster_used(free, count, C, off=0):
     return c0, used
 
 
+def backing_file(device):
+    """The file whose allocation is the device's provisioning: the device
+    itself when it is an image file, a loop device's backing file (its
+    partitions' too), else None."""
+    if os.path.isfile(device):
+        return device
+    name = os.path.basename(os.path.realpath(device))
+    for d in (name, re.sub(r"p[0-9]+$", "", name)):
+        try:
+            with open("/sys/block/%s/loop/backing_file" % d) as f:
+                return f.read().strip()
+        except OSError:
+            pass
+    return None
+
+
+def provisioned_clusters(path, granularity, first, n):
+    """Which of the n clusters of granularity bytes from cluster first of
+    the file hold space: any extent (written or not) of the file, by
+    FIEMAP, touching them."""
+    prov = [False] * n
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for lo, ph, ln, fl in fiemap(fd):
+            for c in range(lo // granularity, -(-(lo + ln) // granularity)):
+                if first <= c < first + n:
+                    prov[c - first] = True
+    finally:
+        os.close(fd)
+    return prov
+
+
 def oracle(device, mountpoint, granularity, offset, min_age, curve_points,
            now=None):
     if now is None:
@@ -291,19 +333,31 @@ def oracle(device, mountpoint, granularity, offset, min_age, curve_points,
             if 0 <= c < nclusters:
                 movable[c] += 1
 
+    backing = backing_file(device)
+    prov = (provisioned_clusters(backing, granularity, c0, nclusters)
+            if backing else [True] * nclusters)
+    pv = {"source": "file" if backing else "none", "provisioned": sum(prov),
+          "empty_provisioned": 0, "used_unprovisioned": 0}
+    for u, p in zip(used, prov):
+        if u == 0 and p:
+            pv["empty_provisioned"] += 1
+        elif u > 0 and not p:
+            pv["used_unprovisioned"] += 1
     res = {"total": nclusters, "full": 0, "partial": 0, "empty": 0,
            "pinned": 0, "eligible": 0, "edge": touched - nclusters}
     holes = 0
     used_sum = movable_sum = 0
     victims = []
-    for u, m in zip(used, movable):
+    for u, m, p in zip(used, movable, prov):
         if u == 0:
             res["empty"] += 1
             continue
         res["full" if u == C else "partial"] += 1
-        holes += C - u
         used_sum += u
         movable_sum += min(m, u)
+        if not p:
+            continue  # holds no space: neither victim nor target
+        holes += C - u
         if m >= u:
             res["eligible"] += 1
             victims.append(u)
@@ -329,7 +383,9 @@ def oracle(device, mountpoint, granularity, offset, min_age, curve_points,
         "clusters": res,
         "blocks_in_clusters": {"used": used_sum, "movable": movable_sum,
                                "holes": holes},
+        "provisioning": pv,
         "reclaim": {"empty_bytes": res["empty"] * granularity,
+                    "trim_now_bytes": pv["empty_provisioned"] * granularity,
                     "bound_clusters": bound,
                     "compaction_bytes": bound * granularity,
                     "compaction_io_bytes": sum(victims[:bound]) * bs,
@@ -368,6 +424,10 @@ def cmd_compare(a):
         check("blocks_in_clusters." + k, v, got["blocks_in_clusters"].get(k))
     check("reclaim.empty_bytes", want["reclaim"]["empty_bytes"],
           got["reclaim"].get("empty_bytes"))
+    check("reclaim.trim_now_bytes", want["reclaim"]["trim_now_bytes"],
+          got["reclaim"].get("trim_now_bytes"))
+    for k, v in want["provisioning"].items():
+        check("provisioning." + k, v, got.get("provisioning", {}).get(k))
     check("reclaim.bound_clusters", want["reclaim"]["bound_clusters"],
           got["reclaim"].get("bound_clusters"))
     check("reclaim.min_io_bytes", want["reclaim"]["compaction_io_bytes"],
@@ -640,6 +700,67 @@ def cmd_writer(a):
     sys.exit(1 if bad or ops == 0 else 0)
 
 
+# ---- small readers of thinpack's and the oracle's JSON, timing ---------------
+
+
+def json_field(doc, path):
+    """doc's field at PATH: keys separated by dots, list indexes as
+    numbers."""
+    for k in path.split("."):
+        doc = doc[int(k)] if isinstance(doc, list) else doc[k]
+    return doc
+
+
+def cmd_json(a):
+    """Print a field of a JSON file as Python prints it (numbers, strings
+    as they are); --default when its last key is missing."""
+    doc = json.load(sys.stdin if a.file == "-" else open(a.file))
+    parent, _, last = a.path.rpartition(".")
+    try:
+        if parent:
+            doc = json_field(doc, parent)
+        if a.default is not None and isinstance(doc, dict) and last not in doc:
+            v = a.default
+        else:
+            v = json_field(doc, last)
+    except (KeyError, IndexError, TypeError, ValueError):
+        sys.exit("tp.py json: %s has no %s" % (a.file, a.path))
+    print(json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v)
+
+
+def cmd_bound(a):
+    """The oracle's bound: the clusters compaction can empty at most."""
+    with open(a.oracle) as f:
+        print(json.load(f)["reclaim"]["bound_clusters"])
+
+
+def cmd_summary(a):
+    """What thinpack compact --json did to its first filesystem, for the
+    test's log; with --need, exit 1 unless that field is above 0."""
+    with open(a.file) as f:
+        fs = json.load(f)["filesystems"][0]
+    line = "%s: %d clusters emptied" % (a.label, fs["clusters_emptied"])
+    if a.moved:
+        line += ", %d bytes moved" % fs["moved_bytes"]
+    if a.moves:
+        line += ", %d moves" % fs["moves"]
+    line += ", skipped %s" % {k: v for k, v in fs["skipped"].items() if v}
+    print(line, file=sys.stderr)
+    for k in a.need:
+        if not fs[k] > 0:
+            print("%s: %s is %r, want > 0" % (a.label, k, fs[k]), file=sys.stderr)
+            sys.exit(1)
+
+
+def cmd_elapsed(a):
+    d = float(a.end) - float(a.start)
+    print(d if a.min is None else max(a.min, d))
+
+
+def cmd_uniform(a):
+    print(random.uniform(0, a.max))
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -717,6 +838,35 @@ def main():
     s = sub.add_parser("manifest")
     s.add_argument("dir")
     s.set_defaults(fn=cmd_manifest)
+
+    s = sub.add_parser("json")
+    s.add_argument("file")
+    s.add_argument("path")
+    s.add_argument("--default")
+    s.set_defaults(fn=cmd_json)
+
+    s = sub.add_parser("bound")
+    s.add_argument("oracle")
+    s.set_defaults(fn=cmd_bound)
+
+    s = sub.add_parser("summary")
+    s.add_argument("file")
+    s.add_argument("label")
+    s.add_argument("--moved", action="store_true", help="and the bytes moved")
+    s.add_argument("--moves", action="store_true", help="and the moves")
+    s.add_argument("--need", action="append", default=[],
+                   help="a field that must be above 0")
+    s.set_defaults(fn=cmd_summary)
+
+    s = sub.add_parser("elapsed")
+    s.add_argument("start")
+    s.add_argument("end")
+    s.add_argument("--min", type=float)
+    s.set_defaults(fn=cmd_elapsed)
+
+    s = sub.add_parser("uniform")
+    s.add_argument("max", type=float)
+    s.set_defaults(fn=cmd_uniform)
 
     a = p.parse_args()
     a.fn(a)

@@ -24,13 +24,8 @@ for round in 1; do # one: it leaves little to compact
 	rm -f "$TP_WORK/writing"
 	wait "$writer" || tp_fail "round $round: the writer found files it did not write"
 	[ "$rc" -le 1 ] || tp_fail "round $round: compact exited $rc"
-	"$PYTHON3" - "$TP_WORK/compact.$round.json" <<'PY' || tp_fail "round $round: nothing moved"
-import json, sys
-fs = json.load(open(sys.argv[1]))["filesystems"][0]
-print("round: %d clusters emptied, %d moves, skipped %s" % (fs["clusters_emptied"],
-      fs["moves"], {k: v for k, v in fs["skipped"].items() if v}), file=sys.stderr)
-assert fs["moves"] > 0
-PY
+	"$PYTHON3" "$TP_PY" summary "$TP_WORK/compact.$round.json" round --moves \
+		--need moves || tp_fail "round $round: nothing moved"
 done
 
 # Every file the writer never touched is as it was.

@@ -82,8 +82,7 @@ time.sleep(600)
 	start=$(date +%s.%N)
 	timeout 300 "$THINPACK" compact --json --min-age 0 --max-usage 100 --granularity 1M \
 		"$TP_WORK/m" >"$TP_WORK/$name.json" || true
-	"$PYTHON3" -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" \
-		"$start" "$(date +%s.%N)" >"$TP_WORK/$name.time"
+	"$PYTHON3" "$TP_PY" elapsed "$start" "$(date +%s.%N)" >"$TP_WORK/$name.time"
 	if [ "$name" = leased ]; then
 		xargs -d '\n' "$PYTHON3" "$TP_PY" fiemap <"$TP_WORK/leased" >"$TP_WORK/leased.after"
 		cmp -s "$TP_WORK/leased.before" "$TP_WORK/leased.after" ||
@@ -103,8 +102,8 @@ time.sleep(600)
 run plain
 run leased
 plain=$(cat "$TP_WORK/plain.time") leased=$(cat "$TP_WORK/leased.time")
-skipped=$("$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["filesystems"][0]["skipped"].get("in_use", 0))' \
-	"$TP_WORK/leased.json")
+skipped=$("$PYTHON3" "$TP_PY" json "$TP_WORK/leased.json" filesystems.0.skipped.in_use \
+	--default 0)
 tp_log "$(cat "$TP_WORK/held") files leased; compact $plain s without the leases, $leased s with them; skipped in_use: $skipped"
 [ "$skipped" -gt 0 ] || tp_fail "no file was skipped as in use"
 "$PYTHON3" -c "import sys; sys.exit(0 if float(sys.argv[2]) < float(sys.argv[1]) + 2 else 1)" \

@@ -86,12 +86,26 @@ grep -q "no fallocate2; placing with borrow" "$TP_WORK/fa2.err" ||
 	"$TP_WORK/fa2.json" || tp_fail "--no-trim trimmed, or nothing emptied"
 sync
 empty=$("$PYTHON3" "$TP_PY" oracle --device "$dev" --mountpoint "$m" \
-	--granularity 1048576 --min-age 0 | "$PYTHON3" -c 'import json,sys; print(json.load(sys.stdin)["clusters"]["empty"])')
+	--granularity 1048576 --min-age 0 | "$PYTHON3" "$TP_PY" json - clusters.empty)
 chunks=$(tp_chunks "$TP_IMG")
 "$THINPACK" trim --json --granularity 1M "$m" >"$TP_WORK/trim.json" || tp_fail "trim: exit $?"
-got=$("$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["filesystems"][0]["trimmed_clusters"])' "$TP_WORK/trim.json")
+got=$("$PYTHON3" "$TP_PY" json "$TP_WORK/trim.json" filesystems.0.trimmed_clusters)
 tp_expect_eq "clusters thinpack trim trimmed" "$got" "$empty"
-[ "$(tp_chunks "$TP_IMG")" -lt "$chunks" ] || tp_fail "thinpack trim returned nothing to the pool"
+chunks_after=$(tp_chunks "$TP_IMG")
+[ "$chunks_after" -lt "$chunks" ] || tp_fail "thinpack trim returned nothing to the pool"
+# what it says the device took back is what the pool's file gave back
+tp_expect_eq "bytes thinpack trim says the device took back" \
+	"$("$PYTHON3" "$TP_PY" json "$TP_WORK/trim.json" filesystems.0.returned_bytes)" \
+	"$((chunks - chunks_after))"
+# text and JSON say the same: a second trim, in both forms, finds the
+# same clusters and has the device take back nothing more
+"$THINPACK" trim --granularity 1M "$m" >"$TP_WORK/trim.txt" || tp_fail "trim (text): exit $?"
+"$THINPACK" trim --json --granularity 1M "$m" >"$TP_WORK/trim2.json" || tp_fail "trim (JSON): exit $?"
+got=$("$PYTHON3" "$TP_PY" json "$TP_WORK/trim2.json" filesystems.0.trimmed_clusters)
+grep -q ": $got empty clusters (.*) trimmed, .*; the device took back 0 B$" "$TP_WORK/trim.txt" ||
+	tp_fail "thinpack trim: text '$(cat "$TP_WORK/trim.txt")' against JSON $(cat "$TP_WORK/trim2.json")"
+tp_expect_eq "bytes a second trim has the device take back" \
+	"$("$PYTHON3" "$TP_PY" json "$TP_WORK/trim2.json" filesystems.0.returned_bytes)" 0
 
 # Refusals: 1 (nothing possible) or 8 (not for this command), nothing done.
 tp_umount "$m"

@@ -98,10 +98,8 @@ powercut_run() {
 	start=$(date +%s.%N)
 	"$THINPACK" compact --json --min-age 0 --max-usage 100 --granularity 1M "$mnt" \
 		>"$TP_WORK/$name.json" || true
-	duration=$("$PYTHON3" -c "import sys; print(max(0.05, float(sys.argv[2]) - float(sys.argv[1])))" \
-		"$start" "$(date +%s.%N)")
-	res=$("$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["filesystems"][0]["placement"]["reservoir"])' \
-		"$TP_WORK/$name.json")
+	duration=$("$PYTHON3" "$TP_PY" elapsed "$start" "$(date +%s.%N)" --min 0.05)
+	res=$("$PYTHON3" "$TP_PY" json "$TP_WORK/$name.json" filesystems.0.placement.reservoir)
 	tp_log "$name: an uninterrupted run takes $duration s, $res placements by the reservoir"
 	case $want_res in
 	none) [ "$res" -eq 0 ] || tp_fail "$name: $res placements by the reservoir, want none" ;;
@@ -114,7 +112,7 @@ powercut_run() {
 		tries=$((tries + 1))
 		method=${methods[tries % ${#methods[@]}]}
 		restore
-		delay=$("$PYTHON3" -c "import random, sys; print(random.uniform(0, float(sys.argv[1])))" "$duration")
+		delay=$("$PYTHON3" "$TP_PY" uniform "$duration")
 		arm "$mnt" "$dev" "$method"
 		timeout 300 "$THINPACK" compact --min-age 0 --max-usage 100 --granularity 1M "$mnt" \
 			>/dev/null 2>&1 &

@@ -26,8 +26,7 @@ rc=0
 	--granularity 1M "$m" >"$TP_WORK/compact.json" || rc=$?
 [ "$rc" -le 1 ] || tp_fail "compact exited $rc"
 sync
-passes=$("$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["filesystems"][0]["passes"])' \
-	"$TP_WORK/compact.json")
+passes=$("$PYTHON3" "$TP_PY" json "$TP_WORK/compact.json" filesystems.0.passes)
 tp_log "compact: $passes passes"
 [ "$passes" -ge 2 ] || tp_fail "one pass only: the fixture does not test what it should"
 "$PYTHON3" "$TP_PY" used "$TP_DEV" >"$TP_WORK/used.after"

@@ -19,7 +19,7 @@ tp_expect_exit 8 "mounted on .*unmount it first" -- compact --offline --granular
 
 "$PYTHON3" "$TP_PY" oracle --device "$TP_DEV" --mountpoint "$TP_MNT" \
 	--granularity 1048576 --min-age 0 >"$TP_WORK/bound.json"
-bound=$("$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["reclaim"]["bound_clusters"])' "$TP_WORK/bound.json")
+bound=$("$PYTHON3" "$TP_PY" bound "$TP_WORK/bound.json")
 [ "$bound" -ge 50 ] || tp_die "aging left a bound of only $bound clusters"
 "$PYTHON3" "$TP_PY" layout "$TP_MNT" >"$TP_WORK/layout.before"
 tp_umount "$TP_MNT"
@@ -30,7 +30,7 @@ rc=0
 "$THINPACK" compact --offline --json --max-usage 100 --granularity 1M "$img" \
 	>"$TP_WORK/compact.json" || rc=$?
 [ "$rc" -le 1 ] || tp_fail "compact --offline exited $rc"
-emptied=$("$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["filesystems"][0]["clusters_emptied"])' "$TP_WORK/compact.json")
+emptied=$("$PYTHON3" "$TP_PY" json "$TP_WORK/compact.json" filesystems.0.clusters_emptied)
 chunks_after=$(tp_chunks "$img")
 freed=$(((chunks_before - chunks_after) / 1048576))
 tp_log "bound $bound clusters; $emptied emptied; the pool got back $freed MiB"

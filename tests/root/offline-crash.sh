@@ -69,15 +69,14 @@ cp --sparse=always "$TP_WORK/aged.img" "$img"
 
 start=$(date +%s.%N)
 "$THINPACK" compact --offline --max-usage 100 --granularity 64K "$img" >/dev/null || true
-duration=$("$PYTHON3" -c "import sys; print(max(0.02, float(sys.argv[2]) - float(sys.argv[1])))" \
-	"$start" "$(date +%s.%N)")
+duration=$("$PYTHON3" "$TP_PY" elapsed "$start" "$(date +%s.%N)" --min 0.02)
 tp_log "an uninterrupted run takes $duration s"
 
 landed=0 tries=0 leaky=0
 while [ "$landed" -lt "$want" ] && [ "$tries" -lt $((want * 3)) ]; do
 	tries=$((tries + 1))
 	cp --sparse=always "$TP_WORK/aged.img" "$img"
-	delay=$("$PYTHON3" -c "import random, sys; print(random.uniform(0, float(sys.argv[1])))" "$duration")
+	delay=$("$PYTHON3" "$TP_PY" uniform "$duration")
 	"$THINPACK" compact --offline --max-usage 100 --granularity 64K "$img" \
 		>/dev/null 2>&1 &
 	pid=$!

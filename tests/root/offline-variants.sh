@@ -29,8 +29,8 @@ variant() {
 	"$THINPACK" compact --offline --json --max-usage 100 --granularity 64K "$img" \
 		>"$TP_WORK/$name.json" || rc=$?
 	[ "$rc" -le 1 ] || tp_fail "$name: compact --offline exited $rc"
-	"$PYTHON3" -c 'import json,sys; f=json.load(open(sys.argv[1]))["filesystems"][0]; print("%s: %d clusters emptied, %d bytes moved, skipped %s" % (sys.argv[2], f["clusters_emptied"], f["moved_bytes"], {k: v for k, v in f["skipped"].items() if v}), file=sys.stderr); assert f["clusters_emptied"] > 0' \
-		"$TP_WORK/$name.json" "$name" || tp_fail "$name: nothing compacted"
+	"$PYTHON3" "$TP_PY" summary "$TP_WORK/$name.json" "$name" --moved \
+		--need clusters_emptied || tp_fail "$name: nothing compacted"
 	tp_fsck "$img"
 	tp_loop dev "$img"
 	tp_mount "$dev" "$mnt"
@@ -112,8 +112,8 @@ rc=0
 "$THINPACK" compact --offline --json --max-usage 100 --granularity 64K "$qimg" \
 	>"$TP_WORK/quota.json" || rc=$?
 [ "$rc" -le 1 ] || tp_fail "quota: compact --offline exited $rc"
-"$PYTHON3" -c 'import json,sys; f=json.load(open(sys.argv[1]))["filesystems"][0]; print("quota: %d clusters emptied, skipped %s" % (f["clusters_emptied"], {k: v for k, v in f["skipped"].items() if v}), file=sys.stderr); assert f["clusters_emptied"] > 0' \
-	"$TP_WORK/quota.json" || tp_fail "quota: nothing compacted"
+"$PYTHON3" "$TP_PY" summary "$TP_WORK/quota.json" quota --need clusters_emptied ||
+	tp_fail "quota: nothing compacted"
 tp_fsck "$qimg"
 rdump >"$TP_WORK/quota.after"
 cmp -s "$TP_WORK/quota.before" "$TP_WORK/quota.after" ||

@@ -24,7 +24,7 @@ if "$PYTHON3" "$TP_PY" compare "$TP_WORK/want-65536.json" "$TP_WORK/got-1048576.
 fi
 
 # The aged filesystem must show the problem, or this test proves nothing.
-partial=$("$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["clusters"]["partial"])' "$TP_WORK/want-1048576.json")
+partial=$("$PYTHON3" "$TP_PY" json "$TP_WORK/want-1048576.json" clusters.partial)
 [ "$partial" -ge 50 ] || tp_fail "aging left only $partial partial clusters"
 
 # The map: one square per cluster, coloured as the oracle classifies it.
