@@ -8,6 +8,12 @@
  * neighbour block (fill from the left, any length) or its right one (fill
  * exactly).  A lender is a movable file's block in a cluster that stays.
  * Filling a hole from the left makes the data just placed the next lender.
+ *
+ * One file of some 800 lines, on purpose: it is one algorithm over one
+ * state (the holes and their size classes, the current victim, the
+ * deferred ones, the undo log of replans), pure and without I/O, tested
+ * whole by tests/unit/test-plan.c; split, its parts would share that
+ * state through a header for no reader's benefit.
  */
 
 #include <errno.h>

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * engine: compaction as a table of phases, each timed, each reporting
- * progress through one callback.
+ * progress through one callback.  Just over 600 lines: the phases, their
+ * budgets and their runner, all on struct engine, and tp_compact(), which
+ * measures what the device took back around them.
  *
  *   scan  the cluster map and its reverse map (libext2fs, read-only)
  *   plan  victims, emptiest first, within the budgets
