@@ -155,18 +155,20 @@ const char *tp_prov_source_to_string(enum tp_prov_source s)
 	return "unknown";
 }
 
-int tp_provmap_delta(const struct tp_provmap *before, const struct tp_provmap *after,
+int tp_provmap_delta(const struct tp_device *dev, const struct tp_provmap *before,
 		     uint64_t *ret_released, uint64_t *ret_provisioned)
 {
+	_cleanup_(tp_provmap_freep) struct tp_provmap *after = NULL;
 	uint64_t released = 0, provisioned = 0;
+	int r;
 
-	if (tp_provmap_source(before) == TP_PROV_SOURCE_NONE ||
-	    tp_provmap_source(after) == TP_PROV_SOURCE_NONE)
+	if (tp_provmap_source(before) == TP_PROV_SOURCE_NONE)
 		return -ENODATA;
-	if (before->geo.clusters != after->geo.clusters ||
-	    before->geo.first_cluster != after->geo.first_cluster ||
-	    before->geo.granularity != after->geo.granularity)
-		return -EINVAL;
+	r = tp_provmap_read(dev, &before->geo, &after);
+	if (r < 0)
+		return r;
+	if (after->source == TP_PROV_SOURCE_NONE)
+		return -ENODATA;
 	for (uint64_t c = 0; c < before->geo.clusters; c++) {
 		enum tp_prov a = before->state[c], b = after->state[c];
 		if (a == TP_PROV_MAPPED && b == TP_PROV_UNMAPPED)

@@ -604,7 +604,7 @@ int cmd_trim(int argc, char **argv)
 	}
 	/* What the device holds before and after: the figure that counts
 	 * is what it took back, where it can be measured. */
-	struct tp_provmap *before = NULL, *after = NULL;
+	struct tp_provmap *before = NULL;
 	uint64_t released = 0, grown = 0;
 	bool verified = false;
 	(void)tp_provmap_read(t.dev, &t.geo, &before);
@@ -617,10 +617,8 @@ int cmd_trim(int argc, char **argv)
 		target_clear(&t);
 		return r;
 	}
-	if (before && tp_provmap_read(t.dev, &t.geo, &after) >= 0)
-		verified = tp_provmap_delta(before, after, &released, &grown) >= 0;
+	verified = tp_provmap_delta(t.dev, before, &released, &grown) >= 0;
 	tp_provmap_free(before);
-	tp_provmap_free(after);
 	uint64_t returned = tp_clusters_to_bytes(&t.geo, released);
 	if (json) {
 		json_object *arr = json_object_new_array();

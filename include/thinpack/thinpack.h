@@ -236,10 +236,10 @@ struct tp_provmap *tp_provmap_free(struct tp_provmap *m);
 /* m may be NULL: source NONE, every cluster unknown. */
 enum tp_prov_source tp_provmap_source(const struct tp_provmap *m);
 enum tp_prov tp_provmap_get(const struct tp_provmap *m, uint64_t cluster);
-/* Verified reclaim: the clusters before held space for and after does
- * not (released), and the reverse (provisioned: a compaction must never
- * make any).  -ENODATA: a map without a source. */
-int tp_provmap_delta(const struct tp_provmap *before, const struct tp_provmap *after,
+/* Verified reclaim: read dev's map again and count the clusters before
+ * held space for and it now does not (released), and the reverse
+ * (provisioned: a compaction must never make any).  -ENODATA: no source. */
+int tp_provmap_delta(const struct tp_device *dev, const struct tp_provmap *before,
 		     uint64_t *ret_released, uint64_t *ret_provisioned);
 
 /* ---- scan: per-cluster occupancy ---------------------------------------- */

@@ -529,7 +529,8 @@ int tp_compact(const struct tp_device *dev, struct tp_fs *fs,
 	       const struct tp_geometry *geo, const struct tp_compact_options *o,
 	       struct tp_compact_result *ret)
 {
-	_cleanup_(tp_provmap_freep) struct tp_provmap *before = NULL, *after = NULL;
+	_cleanup_(tp_provmap_freep) struct tp_provmap *before = NULL;
+	uint64_t released, provisioned;
 	int r;
 
 	*ret = (struct tp_compact_result){ 0 };
@@ -542,13 +543,10 @@ int tp_compact(const struct tp_device *dev, struct tp_fs *fs,
 		r = tp_compact_offline(dev, fs, geo, before, o, ret);
 	else
 		r = compact_online(dev, fs, geo, o, before, ret);
-	if (before && !o->dry_run && tp_provmap_read(dev, geo, &after) >= 0) {
-		uint64_t released, provisioned;
-		if (tp_provmap_delta(before, after, &released, &provisioned) >= 0) {
-			ret->reclaim_measured = true;
-			ret->returned_bytes = tp_clusters_to_bytes(geo, released);
-			ret->provisioned_bytes = tp_clusters_to_bytes(geo, provisioned);
-		}
+	if (!o->dry_run && tp_provmap_delta(dev, before, &released, &provisioned) >= 0) {
+		ret->reclaim_measured = true;
+		ret->returned_bytes = tp_clusters_to_bytes(geo, released);
+		ret->provisioned_bytes = tp_clusters_to_bytes(geo, provisioned);
 	}
 	return r;
 }
