@@ -223,6 +223,12 @@ static int choose_victims(struct tp_plan *p)
 
 /* ---- holes ----------------------------------------------------------------------- */
 
+/* Whether the holes of cluster c may take data. */
+static bool target_cluster(const struct tp_plan *p, uint64_t c)
+{
+	return p->victim[c] != ROLE_VICTIM && p->victim[c] != ROLE_UNBACKED;
+}
+
 /* Whether block b lies in a whole cluster that stays and is not empty. */
 static bool stays(const struct tp_plan *p, uint64_t b)
 {
@@ -230,8 +236,7 @@ static bool stays(const struct tp_plan *p, uint64_t b)
 	uint64_t c = tp_blk_to_cluster(g, b);
 	struct tp_cluster cl;
 
-	if (c == TP_NO_CLUSTER || p->victim[c] == ROLE_VICTIM ||
-	    p->victim[c] == ROLE_UNBACKED)
+	if (c == TP_NO_CLUSTER || !target_cluster(p, c))
 		return false;
 	tp_clustermap_get(p->map, c, &cl);
 	return cl.used > 0;
@@ -291,12 +296,6 @@ static int cmp_len(const void *a, const void *b, void *arg)
 	if (p->holes[x].len != p->holes[y].len)
 		return p->holes[x].len < p->holes[y].len ? -1 : 1;
 	return x < y ? -1 : x > y;
-}
-
-/* Whether the holes of cluster c may take data. */
-static bool target_cluster(const struct tp_plan *p, uint64_t c)
-{
-	return p->victim[c] != ROLE_VICTIM && p->victim[c] != ROLE_UNBACKED;
 }
 
 static int build_holes(struct tp_plan *p)
