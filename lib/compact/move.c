@@ -372,7 +372,7 @@ int tp_mover_move(struct tp_mover *mv, const struct tp_move *moves, size_t n,
 	/* The target, free now. */
 	r = target_free(mv, T, total, &ok);
 	if (r >= 0 && !ok) {
-		r = -EADDRINUSE;
+		r = -EBUSY;
 		*why = TP_SKIP_HOLE_TAKEN;
 		goto out;
 	}
@@ -388,21 +388,36 @@ int tp_mover_move(struct tp_mover *mv, const struct tp_move *moves, size_t n,
 		.lender_logical = first->lender_logical,
 		.right = first->right,
 	};
-	r = tp_place(&mv->placer, &q, &d);
-	if (r == -EAGAIN) {
+	enum tp_place_outcome o;
+	r = tp_place(&mv->placer, &q, &d, &o);
+	if (r < 0) {
+		*why = skip_for_errno(r);
+		goto out;
+	}
+	switch (o) {
+	case TP_PLACED:
+		break;
+	case TP_PLACE_HOLE_BUSY:
 		/* A helper took part of the hole, and was freed with its
 		 * donor: the hole is free again after a commit. */
 		pending_add(mv, T, total);
 		mv->needs_commit = true;
 		*why = TP_SKIP_HOLE_TAKEN;
+		r = -EBUSY;
 		goto out;
-	}
-	if (r < 0) {
-		/* -EEXIST: something else took part of the hole meanwhile */
-		*why = r == -EADDRNOTAVAIL ? TP_SKIP_MISSED :
-		       r == -ESTALE	   ? TP_SKIP_LENDER :
-		       r == -EEXIST	   ? TP_SKIP_HOLE_TAKEN :
-					     skip_for_errno(r);
+	case TP_PLACE_HOLE_TAKEN:
+		/* something else took part of the hole meanwhile */
+		*why = TP_SKIP_HOLE_TAKEN;
+		r = -EBUSY;
+		goto out;
+	case TP_PLACE_LENDER_MOVED:
+		*why = TP_SKIP_LENDER;
+		r = -ECANCELED;
+		goto out;
+	case TP_PLACE_MISSED:
+	default:
+		*why = TP_SKIP_MISSED;
+		r = -EADDRNOTAVAIL;
 		goto out;
 	}
 

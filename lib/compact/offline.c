@@ -28,7 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "thinpack/thinpack.h"
@@ -38,7 +37,7 @@
 #include "clustermap.h"
 #include "e2fs/e2fs.h"
 #include "kio/kio.h"
-#include "compact/offline.h"
+#include "compact/compact.h"
 #include "plan.h"
 
 /* A batch: this much data, or this many victims, between two rounds of
@@ -51,6 +50,7 @@ struct offline {
 	struct tp_fs *fs;
 	const struct tp_geometry *geo;
 	const struct tp_compact_options *o;
+	const struct tp_provmap *prov; /* NULL: unknown */
 	struct tp_compact_result *res;
 	struct tp_clustermap *map;
 	struct tp_plan *plan;
@@ -65,25 +65,6 @@ struct offline {
 	uint64_t *emptied; /* victims all of whose moves switched */
 	size_t n_emptied, cap_emptied;
 };
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void report(const struct offline *x, const struct tp_move *m, int result,
-		   enum tp_skip_reason why)
-{
-	struct tp_move_report r;
-
-	if (!x->o->on_move)
-		return;
-	tp_move_describe(x->map, m, result, why, &r);
-	x->o->on_move(&r, x->o->userdata);
-}
 
 /* Take the next victims' moves into the batch, their targets marked used.
  * 0 when none is left. */
@@ -194,7 +175,7 @@ static int run_batch(struct offline *x)
 								 TP_SKIP_CHANGED;
 			x->state[i] = r;
 			x->res->skipped[why]++;
-			report(x, m, r, why);
+			tp_report_move(x->o, x->map, m, r, why);
 			continue;
 		}
 		if (r < 0)
@@ -205,7 +186,7 @@ static int run_batch(struct offline *x)
 		x->res->placement.attempts++;
 		x->res->placement.exact++;
 		x->res->moved_bytes += tp_blks_to_bytes(x->geo, m->len);
-		report(x, m, 0, 0);
+		tp_report_move(x->o, x->map, m, 0, 0);
 	}
 	r = tp_fs_sync(x->fs);
 	if (r < 0)
@@ -274,90 +255,112 @@ static int release(struct offline *x)
 	return 0;
 }
 
+static int phase_scan(void *userdata)
+{
+	struct offline *x = userdata;
+	struct tp_scan_options so = {
+		.reverse_map = true, /* every file movable: min_age 0 */
+		.progress = x->o->progress,
+		.userdata = x->o->userdata,
+	};
+	int r = tp_scan(x->fs, x->geo, &so, &x->map);
+
+	if (r < 0)
+		return r;
+	/* Unmounted, nothing changes under the scan: a block some inode maps
+	 * that the bitmap calls free, or a block two owners claim, is damage.
+	 * A target allocated there would overwrite live data: refuse before
+	 * anything is written (and on a dry run too). */
+	x->res->owned_free_ranges = x->map->stats.owned_free_ranges;
+	x->res->overcounted_blocks = x->map->stats.overcounted_blocks;
+	if (x->res->owned_free_ranges || x->res->overcounted_blocks)
+		return -EUCLEAN;
+	return 0;
+}
+
+static int phase_plan(void *userdata)
+{
+	struct offline *x = userdata;
+	struct tp_plan_options po = {
+		.max_usage = x->o->max_usage,
+		.slack = x->o->slack,
+		.max_io = x->o->max_io / x->geo->block_size,
+		.skip = NULL,
+		.prov = x->prov,
+	};
+	int r = tp_plan_new(x->map, &po, &x->plan);
+
+	if (r < 0)
+		return r;
+	x->res->victims = tp_plan_n_victims(x->plan);
+	x->res->victim_bytes = tp_plan_victim_blocks(x->plan) * x->geo->block_size;
+	x->res->passes = 1;
+	return 0;
+}
+
+static int phase_move(void *userdata)
+{
+	struct offline *x = userdata;
+	int r;
+
+	if (x->o->dry_run) {
+		uint64_t victim;
+		const struct tp_move *moves;
+		unsigned round;
+		size_t n;
+		while ((r = tp_plan_next(x->plan, &victim, &moves, &n, &round)) > 0)
+			for (size_t i = 0; i < n; i++)
+				tp_report_move(x->o, x->map, &moves[i], 0, 0);
+	} else {
+		uint64_t done = 0;
+		tp_fs_set_tree_allocator(x->fs, pick_tree_block, x);
+		while ((r = fill_batch(x)) > 0) {
+			r = run_batch(x);
+			if (r < 0)
+				break;
+			done += x->n_victims;
+			if (x->o->progress)
+				x->o->progress("move", done, x->res->victims, x->o->userdata);
+		}
+		tp_fs_set_tree_allocator(x->fs, NULL, NULL);
+		if (x->o->stop && *x->o->stop)
+			x->res->stopped = true;
+	}
+	if (r < 0)
+		return r;
+	x->res->victims_unplaced = tp_plan_unplaced(x->plan);
+	return 0;
+}
+
+/* The trim of offline: the emptied clusters, checked in the bitmaps,
+ * discarded (a device) or punched out (an image). */
+static int phase_release(void *userdata)
+{
+	struct offline *x = userdata;
+
+	return x->o->dry_run ? 0 : release(x);
+}
+
+static const struct tp_phase phases[] = {
+	{ TP_PHASE_SCAN, phase_scan },
+	{ TP_PHASE_PLAN, phase_plan },
+	{ TP_PHASE_MOVE, phase_move },
+	{ TP_PHASE_TRIM, phase_release },
+};
+
 int tp_compact_offline(const struct tp_device *dev, struct tp_fs *fs,
 		       const struct tp_geometry *geo,
 		       const struct tp_provmap *prov,
 		       const struct tp_compact_options *o,
 		       struct tp_compact_result *ret)
 {
-	struct offline x = { .dev = dev, .fs = fs, .geo = geo, .o = o, .res = ret };
-	struct tp_scan_options so = {
-		.reverse_map = true, /* every file movable: min_age 0 */
-		.progress = o->progress,
-		.userdata = o->userdata,
-	};
-	double start = now(), t;
+	struct offline x = { .dev = dev, .fs = fs, .geo = geo, .o = o,
+			     .prov = prov, .res = ret };
 	int r;
 
 	if (dev->kind == TP_TARGET_MOUNTED)
 		return -EBUSY;
-	t = now();
-	r = tp_scan(fs, geo, &so, &x.map);
-	ret->phase_s[0] = now() - t;
-	if (r < 0)
-		goto out;
-	/* Unmounted, nothing changes under the scan: a block some inode maps
-	 * that the bitmap calls free, or a block two owners claim, is damage.
-	 * A target allocated there would overwrite live data: refuse before
-	 * anything is written (and on a dry run too). */
-	ret->owned_free_ranges = x.map->stats.owned_free_ranges;
-	ret->overcounted_blocks = x.map->stats.overcounted_blocks;
-	if (ret->owned_free_ranges || ret->overcounted_blocks) {
-		r = -EUCLEAN;
-		goto out;
-	}
-
-	struct tp_plan_options po = {
-		.max_usage = o->max_usage,
-		.slack = o->slack,
-		.max_io = o->max_io / geo->block_size,
-		.skip = NULL,
-		.prov = prov,
-	};
-	t = now();
-	r = tp_plan_new(x.map, &po, &x.plan);
-	ret->phase_s[1] = now() - t;
-	if (r < 0)
-		goto out;
-	ret->victims = tp_plan_n_victims(x.plan);
-	ret->victim_bytes = tp_plan_victim_blocks(x.plan) * geo->block_size;
-	ret->passes = 1;
-
-	t = now();
-	if (o->dry_run) {
-		uint64_t victim;
-		const struct tp_move *moves;
-		unsigned round;
-		size_t n;
-		while ((r = tp_plan_next(x.plan, &victim, &moves, &n, &round)) > 0)
-			for (size_t i = 0; i < n; i++)
-				report(&x, &moves[i], 0, 0);
-	} else {
-		uint64_t done = 0;
-		tp_fs_set_tree_allocator(fs, pick_tree_block, &x);
-		while ((r = fill_batch(&x)) > 0) {
-			r = run_batch(&x);
-			if (r < 0)
-				break;
-			done += x.n_victims;
-			if (o->progress)
-				o->progress("move", done, ret->victims, o->userdata);
-		}
-		tp_fs_set_tree_allocator(fs, NULL, NULL);
-		if (o->stop && *o->stop)
-			ret->stopped = true;
-	}
-	ret->phase_s[2] = now() - t;
-	if (r < 0)
-		goto out;
-	ret->victims_unplaced = tp_plan_unplaced(x.plan);
-
-	t = now();
-	if (!o->dry_run)
-		r = release(&x);
-	ret->phase_s[3] = now() - t;
-out:
-	ret->elapsed_s = now() - start;
+	r = tp_phases_run(phases, ELEMENTSOF(phases), &x, ret);
 	tp_plan_free(x.plan);
 	tp_clustermap_free(x.map);
 	free(x.moves);

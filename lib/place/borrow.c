@@ -136,10 +136,13 @@ static int allocate(struct tp_placer *p, int fd, uint64_t start,
 }
 
 /* A donor with its helpers (borrow slot; for merge-left, a fence) in place,
- * none of them inside the hole. */
+ * none of them inside the hole: TP_PLACED.  Or none: TP_PLACE_HOLE_BUSY
+ * (parking not allowed), TP_PLACE_MISSED (parked as often as it may). */
 static int donor_with_helpers(struct tp_placer *p, uint64_t T, uint64_t n,
-			      bool right, struct tp_donor *d)
+			      bool right, struct tp_donor *d,
+			      enum tp_place_outcome *ret_outcome)
 {
+	enum tp_place_outcome o = TP_PLACED;
 	int parked[3] = { -1, -1, -1 }, r = 0;
 	unsigned n_parked = 0;
 	uint32_t bs = p->block_size;
@@ -199,23 +202,23 @@ static int donor_with_helpers(struct tp_placer *p, uint64_t T, uint64_t n,
 		 * allocations).  Park this donor, holding those blocks, so
 		 * the next one's helpers land elsewhere. */
 		if (!p->may_park) {
-			r = -EAGAIN;
+			o = TP_PLACE_HOLE_BUSY;
 			break;
 		}
 		if (n_parked == ELEMENTSOF(parked)) {
-			r = -EADDRNOTAVAIL;
+			o = TP_PLACE_MISSED;
 			break;
 		}
 		parked[n_parked++] = d->fd;
 		d->fd = -1;
 	}
-	if (r < 0)
+	if (r < 0 || o != TP_PLACED)
 		d->fd = tp_safe_close(d->fd);
 	/* Give the parked blocks back, and commit, so that the hole is free
 	 * for allocation again: ext4 reuses freed blocks only after the
 	 * transaction that freed them commits. */
 	for (unsigned i = 0; i < n_parked; i++) {
-		if (r >= 0) {
+		if (r >= 0 && o == TP_PLACED) {
 			int k = tp_punch(parked[i], bs, 0, 2 * n + 1 + tp_helper_blocks(bs));
 			if (k >= 0 && fdatasync(parked[i]) < 0)
 				k = -errno;
@@ -226,34 +229,41 @@ static int donor_with_helpers(struct tp_placer *p, uint64_t T, uint64_t n,
 	}
 	if (r < 0)
 		d->fd = tp_safe_close(d->fd);
+	*ret_outcome = o;
 	return r;
 }
 
 int tp_borrow_place(struct tp_placer *p, const struct tp_place_request *q,
-			struct tp_donor *ret)
+		    struct tp_donor *ret, enum tp_place_outcome *ret_outcome)
 {
+	enum tp_place_outcome o = TP_PLACED;
 	uint32_t bs = p->block_size;
 	uint64_t n = q->len, T = q->target, phys;
 	struct tp_donor d = { .fd = -1, .lender_fd = q->lender_fd,
 			      .lender_logical = q->lender_logical,
 			      .block_size = bs };
+	bool free_now;
 	int r;
 
 	if (n == 0)
 		return -EINVAL;
 	if (!q->right && !p->res.off) {
-		r = tp_reservoir_place(p, q, ret);
-		if (r != -EXFULL && r != -EXDEV)
+		bool declined = false;
+		r = tp_reservoir_place(p, q, ret, ret_outcome, &declined);
+		if (r < 0 || !declined)
 			return r;
 		/* no reservoir here, or not for this hole: a donor of its own */
 	}
-	r = donor_with_helpers(p, T, n, q->right, &d);
-	if (r < 0) {
-		if (r == -EADDRNOTAVAIL) {
+	r = donor_with_helpers(p, T, n, q->right, &d, &o);
+	if (r < 0)
+		return r;
+	if (o != TP_PLACED) {
+		if (o == TP_PLACE_MISSED) {
 			p->stats.attempts++;
 			p->stats.missed++;
 		}
-		return r;
+		*ret_outcome = o;
+		return 0;
 	}
 
 	/* Borrow: the lender's block beside the hole becomes the donor's. */
@@ -270,12 +280,16 @@ int tp_borrow_place(struct tp_placer *p, const struct tp_place_request *q,
 	if (r < 0)
 		goto fail;
 	if (phys != (q->right ? T + n : T - 1)) {
-		r = -ESTALE; /* the lender's block is no longer beside the hole */
+		o = TP_PLACE_LENDER_MOVED;
 		goto fail;
 	}
-	r = tp_hole_still_free(p, T, n);
+	r = tp_hole_still_free(p, T, n, &free_now);
 	if (r < 0)
 		goto fail;
+	if (!free_now) {
+		o = TP_PLACE_HOLE_TAKEN;
+		goto fail;
+	}
 
 	uint64_t placed = 0;
 	r = allocate(p, d.fd, d.start, T, n, &placed);
@@ -296,20 +310,24 @@ int tp_borrow_place(struct tp_placer *p, const struct tp_place_request *q,
 	p->stats.attempts++;
 	if (placed < n) {
 		p->stats.missed++;
-		r = -EADDRNOTAVAIL;
+		o = TP_PLACE_MISSED;
 		goto fail;
 	}
 	p->stats.exact++;
 	*ret = d;
+	*ret_outcome = TP_PLACED;
 	return 0;
 
 fail:
 	{
+		/* A donor not given back is an error, but not in place of
+		 * a miss: what missed is counted as such. */
 		int k = tp_donor_release(&d);
-		if (k < 0 && r != -EADDRNOTAVAIL)
+		if (k < 0 && (r < 0 || o != TP_PLACE_MISSED))
 			r = k;
 		if (k < 0)
 			p->stats.unreturned++;
 	}
+	*ret_outcome = o;
 	return r;
 }

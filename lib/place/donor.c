@@ -198,7 +198,7 @@ int tp_free_range(struct tp_placer *p, int fd, uint64_t blk, uint64_t n)
 }
 
 /*
- * -EEXIST when part of the hole [T, T + n) is no longer free: since the
+ * Whether all of the hole [T, T + n) is still free.  When not, since the
  * caller looked, a block went there that is neither the donor's nor
  * freed by it -- most often an extent-tree block, of the lender (the
  * borrow splits its extent) or of the donor (its fence), as ext4 gives a
@@ -206,13 +206,8 @@ int tp_free_range(struct tp_placer *p, int fd, uint64_t blk, uint64_t n)
  * group.  Not a miss: allocating now would land elsewhere, and no
  * commit frees the hole again.
  */
-int tp_hole_still_free(struct tp_placer *p, uint64_t T, uint64_t n)
+int tp_hole_still_free(struct tp_placer *p, uint64_t T, uint64_t n, bool *ret)
 {
-	bool free_now = false;
-	int r = tp_fsmap_is_free(p->mount_fd, p->dev, p->block_size, T, n,
-				 &free_now);
-
-	if (r < 0)
-		return r;
-	return free_now ? 0 : -EEXIST;
+	*ret = false;
+	return tp_fsmap_is_free(p->mount_fd, p->dev, p->block_size, T, n, ret);
 }

@@ -23,7 +23,7 @@
 #include "place/place-private.h"
 
 int tp_fallocate2_place(struct tp_placer *p, const struct tp_place_request *q,
-			    struct tp_donor *ret)
+			struct tp_donor *ret, enum tp_place_outcome *ret_outcome)
 {
 	uint32_t bs = p->block_size;
 	struct tp_donor d = { .fd = -1 };
@@ -45,15 +45,16 @@ int tp_fallocate2_place(struct tp_placer *p, const struct tp_place_request *q,
 	if (r < 0)
 		goto fail;
 	if (placed < q->len) {
-		r = -EADDRNOTAVAIL;
-		goto fail;
+		p->stats.missed++;
+		tp_donor_release(&d);
+		*ret_outcome = TP_PLACE_MISSED;
+		return 0;
 	}
 	p->stats.exact++;
 	*ret = d;
+	*ret_outcome = TP_PLACED;
 	return 0;
 fail:
-	if (r == -EADDRNOTAVAIL)
-		p->stats.missed++;
 	tp_donor_release(&d);
 	return r;
 }

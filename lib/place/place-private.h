@@ -41,28 +41,30 @@ int tp_placed_prefix(int fd, uint32_t bs, uint64_t start, uint64_t target,
 void tp_placer_mark_dirty(struct tp_placer *p, uint64_t blk);
 /* Record what donor [blk, blk + n) maps as freed, then punch it out. */
 int tp_free_range(struct tp_placer *p, int fd, uint64_t blk, uint64_t n);
-/* -EEXIST when part of the hole [T, T + n) is no longer free. */
-int tp_hole_still_free(struct tp_placer *p, uint64_t T, uint64_t n);
+/* Whether all of the hole [T, T + n) is still free. */
+int tp_hole_still_free(struct tp_placer *p, uint64_t T, uint64_t n, bool *ret);
 
 /* ---- borrow.c ---- */
 
 /* Return the borrowed block to its lender. */
 int tp_return_borrowed(struct tp_donor *d);
 int tp_borrow_place(struct tp_placer *p, const struct tp_place_request *q,
-		    struct tp_donor *ret);
+		    struct tp_donor *ret, enum tp_place_outcome *ret_outcome);
 
 /* ---- reservoir.c ---- */
 
-/* -EXFULL: no reservoir here; -EXDEV: not for this hole, place it with a
- * donor of its own (the reservoir is closed and committed). */
+/* As tp_place(), or *ret_declined: no reservoir here, or not for this
+ * hole (the reservoir is closed and committed): place it with a donor of
+ * its own. */
 int tp_reservoir_place(struct tp_placer *p, const struct tp_place_request *q,
-		       struct tp_donor *ret);
+		       struct tp_donor *ret, enum tp_place_outcome *ret_outcome,
+		       bool *ret_declined);
 int tp_reservoir_release(struct tp_placer *p, struct tp_donor *d);
 
 /* ---- fallocate2.c ---- */
 
 int tp_fallocate2_place(struct tp_placer *p, const struct tp_place_request *q,
-			struct tp_donor *ret);
+			struct tp_donor *ret, enum tp_place_outcome *ret_outcome);
 /* Whether the running kernel has a fallocate2 syscall, by its symbol. */
 bool tp_kernel_has_fallocate2(void);
 

@@ -22,7 +22,9 @@
  * every method uses), borrow.c, reservoir.c, fallocate2.c.
  *
  * Every placement is verified with FIEMAP before any data moves; a miss
- * releases the donor's blocks and returns -EADDRNOTAVAIL.
+ * releases the donor's blocks and says TP_PLACE_MISSED.  How a placement
+ * ended is an outcome (enum tp_place_outcome), not an errno: a negative
+ * return is always a real error.
  *
  * The donor is an O_TMPFILE: a crash leaves an orphan the kernel frees at
  * the next mount, and the lender's block sits, with its data, where the
@@ -98,16 +100,28 @@ int tp_placer_init(struct tp_placer *p, enum tp_placement kind, int mount_fd,
 }
 
 int tp_place(struct tp_placer *p, const struct tp_place_request *q,
-	     struct tp_donor *ret)
+	     struct tp_donor *ret, enum tp_place_outcome *ret_outcome)
 {
 	switch (p->kind) {
 	case TP_PLACEMENT_BORROW:
-		return tp_borrow_place(p, q, ret);
+		return tp_borrow_place(p, q, ret, ret_outcome);
 	case TP_PLACEMENT_FALLOCATE2:
-		return tp_fallocate2_place(p, q, ret);
+		return tp_fallocate2_place(p, q, ret, ret_outcome);
 	default:
 		return -EOPNOTSUPP;
 	}
+}
+
+const char *tp_place_outcome_to_string(enum tp_place_outcome o)
+{
+	static const char *const names[_TP_PLACE_OUTCOME_MAX] = {
+		[TP_PLACED] = "placed",
+		[TP_PLACE_MISSED] = "missed",
+		[TP_PLACE_HOLE_TAKEN] = "hole_taken",
+		[TP_PLACE_HOLE_BUSY] = "hole_busy",
+		[TP_PLACE_LENDER_MOVED] = "lender_moved",
+	};
+	return (unsigned)o < _TP_PLACE_OUTCOME_MAX ? names[o] : "unknown";
 }
 
 const char *tp_placement_to_string(enum tp_placement k)

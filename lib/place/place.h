@@ -59,8 +59,8 @@ struct tp_placer {
 	size_t n_dirty, cap_dirty;
 	void *zero; /* an aligned block of zeros, for O_DIRECT */
 	/* When a helper block lands in the hole: park the donor and commit
-	 * (may_park), or give up with -EAGAIN for the caller to retry after a
-	 * commit of its own. */
+	 * (may_park), or give up with TP_PLACE_HOLE_BUSY for the caller to
+	 * retry after a commit of its own. */
 	bool may_park;
 	/* borrow, merge-left: one donor for many placements (reservoir.c) */
 	struct tp_reservoir {
@@ -85,12 +85,23 @@ void tp_placer_done(struct tp_placer *p);
 /* Close the reservoir: all it holds is freed (see freed).  Before a
  * journal commit, a fresh scan, or trim. */
 void tp_placer_flush(struct tp_placer *p);
-/* 0: *ret holds donor blocks exactly at the target (checked with FIEMAP).
- * -EADDRNOTAVAIL: a miss, released.  -EAGAIN: a helper took part of the
- * hole and parking is not allowed.  -ESTALE: the lender's block is not
- * beside the hole.  Other -errno: failed, released. */
+/* What a placement came to.  Only TP_PLACED leaves a donor in *ret; every
+ * other outcome has released what it took. */
+enum tp_place_outcome {
+	TP_PLACED,              /* *ret holds donor blocks exactly at the
+				 * target (checked with FIEMAP) */
+	TP_PLACE_MISSED,        /* the allocation landed elsewhere */
+	TP_PLACE_HOLE_TAKEN,    /* part of the hole is no longer free, and no
+				 * commit frees it again */
+	TP_PLACE_HOLE_BUSY,     /* a helper took part of the hole and parking
+				 * is not allowed: free again after a commit */
+	TP_PLACE_LENDER_MOVED,  /* the lender's block is not beside the hole */
+	_TP_PLACE_OUTCOME_MAX,
+};
+const char *tp_place_outcome_to_string(enum tp_place_outcome o);
+/* 0 and *ret_outcome; or -errno: failed, released (*ret_outcome unset). */
 int tp_place(struct tp_placer *p, const struct tp_place_request *q,
-	     struct tp_donor *ret);
+	     struct tp_donor *ret, enum tp_place_outcome *ret_outcome);
 /* Give back the borrowed block, close the donor (and with it every block
  * it still holds; through the reservoir: the range's old blocks stay in
  * its fence, never written, and the slot is freed, see reservoir.c).  Safe to

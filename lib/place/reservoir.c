@@ -81,47 +81,55 @@ void tp_placer_flush(struct tp_placer *p)
  * Map the fence up to at least block upto, outside [T, T + n), a megabyte
  * a request: mballoc serves a power-of-two request from an aligned free run
  * of its size while there is one (empty clusters), then from what is left.
- * -EAGAIN: the fence took part of the hole.
+ * *ret_clear is false when the fence took part of the hole.
  */
-static int fence_extend(struct tp_placer *p, uint64_t upto, uint64_t T, uint64_t n)
+static int fence_extend(struct tp_placer *p, uint64_t upto, uint64_t T, uint64_t n,
+			bool *ret_clear)
 {
 	struct tp_reservoir *res = &p->res;
 	uint32_t bs = p->block_size;
 	uint64_t h = tp_helper_blocks(bs);
-	bool ok = true;
 	int r = 0;
 
-	while (res->fence_end < upto && r >= 0 && ok) {
+	*ret_clear = true;
+	while (res->fence_end < upto && r >= 0 && *ret_clear) {
 		uint64_t b = res->fence_end;
 		r = tp_falloc(res->fd, bs, b, h);
 		if (r < 0)
-			return r == -ENOSPC ? -EXFULL : r;
+			return r;
 		res->fence_end = b + h;
-		r = tp_mapped_outside(res->fd, bs, b, h, T, n, &ok);
+		r = tp_mapped_outside(res->fd, bs, b, h, T, n, ret_clear);
 	}
-	return r >= 0 && !ok ? -EAGAIN : r;
+	return r;
 }
 
-/* -EXFULL: no reservoir here. */
-static int reservoir_open(struct tp_placer *p)
+/* Open the reservoir, or say there is no room for one (*ret_room). */
+static int reservoir_open(struct tp_placer *p, bool *ret_room)
 {
 	struct tp_reservoir *res = &p->res;
 	uint32_t bs = p->block_size;
 	struct statvfs sv;
 	int r;
 
+	*ret_room = true;
 	if (fstatvfs(p->mount_fd, &sv) < 0)
 		return -errno;
 	uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize / bs;
 	uint64_t total = (uint64_t)sv.f_blocks * sv.f_frsize / bs;
 	uint64_t keep = MAX(total / 8, (uint64_t)(64u << 20) / bs);
-	if (avail < (uint64_t)TRIGGER_BLOCKS + tp_helper_blocks(bs) + keep)
-		return -EXFULL;
+	if (avail < (uint64_t)TRIGGER_BLOCKS + tp_helper_blocks(bs) + keep) {
+		*ret_room = false;
+		return 0;
+	}
 	res->fd = openat(p->mount_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (res->fd < 0)
 		return -errno;
 	if (ftruncate(res->fd, (off_t)RESERVOIR_SIZE) < 0) {
-		r = errno == EFBIG || errno == EINVAL ? -EXFULL : -errno;
+		r = -errno;
+		if (r == -EFBIG || r == -EINVAL) {
+			*ret_room = false;
+			r = 0;
+		}
 		goto fail;
 	}
 	/* the first slot: one block, as a donor's own */
@@ -136,18 +144,27 @@ fail:
 }
 
 int tp_reservoir_place(struct tp_placer *p, const struct tp_place_request *q,
-			   struct tp_donor *ret)
+		       struct tp_donor *ret, enum tp_place_outcome *ret_outcome,
+		       bool *ret_declined)
 {
+	enum tp_place_outcome o = TP_PLACED;
 	struct tp_reservoir *res = &p->res;
 	uint32_t bs = p->block_size;
 	uint64_t n = q->len, T = q->target, slot, phys, placed = 0;
+	bool room = true, clear, free_now;
 	struct tp_donor d;
 	int r;
 
-	if (res->fd < 0 && (r = reservoir_open(p)) < 0) {
-		if (r == -EXFULL)
+	*ret_declined = false;
+	if (res->fd < 0) {
+		r = reservoir_open(p, &room);
+		if (r < 0)
+			return r;
+		if (!room) {
 			res->off = true;
-		return r;
+			*ret_declined = true;
+			return 0;
+		}
 	}
 	uint64_t a = RESERVOIR_RANGE;
 	d = (struct tp_donor){ .fd = res->fd, .start = a, .len = n,
@@ -155,17 +172,34 @@ int tp_reservoir_place(struct tp_placer *p, const struct tp_place_request *q,
 			       .lender_logical = q->lender_logical,
 			       .borrow_slot = a - 1, .fence_physical = UINT64_MAX,
 			       .target = T, .block_size = bs, .reservoir = p };
-	r = fence_extend(p, a + MAX(n, (uint64_t)TRIGGER_BLOCKS), T, n);
-	if (r >= 0)
-		r = tp_donor_block(res->fd, bs, a - 1, &slot);
-	if (r >= 0 && tp_overlaps(slot, 1, T - 1, n + 2))
-		r = -EAGAIN;
+	r = fence_extend(p, a + MAX(n, (uint64_t)TRIGGER_BLOCKS), T, n, &clear);
+	if (r == -ENOSPC) {
+		room = false;
+		goto fail;
+	}
+	if (r < 0)
+		goto fail;
+	if (!clear) {
+		o = TP_PLACE_HOLE_BUSY;
+		goto fail;
+	}
+	r = tp_donor_block(res->fd, bs, a - 1, &slot);
+	if (r < 0)
+		goto fail;
+	if (tp_overlaps(slot, 1, T - 1, n + 2)) {
+		o = TP_PLACE_HOLE_BUSY;
+		goto fail;
+	}
 	/* The fence's own extent-tree blocks may have taken part of the
 	 * hole: nothing has changed yet, so the reservoir stays. */
-	if (r >= 0 && (r = tp_hole_still_free(p, T, n)) == -EEXIST)
-		return r;
-	if (r >= 0)
-		r = tp_free_range(p, res->fd, a, n);
+	r = tp_hole_still_free(p, T, n, &free_now);
+	if (r < 0)
+		goto fail;
+	if (!free_now) {
+		*ret_outcome = TP_PLACE_HOLE_TAKEN;
+		return 0;
+	}
+	r = tp_free_range(p, res->fd, a, n);
 	if (r < 0)
 		goto fail;
 	d.slot_physical = slot;
@@ -182,12 +216,16 @@ int tp_reservoir_place(struct tp_placer *p, const struct tp_place_request *q,
 	if (r < 0)
 		goto fail;
 	if (phys != T - 1) {
-		r = -ESTALE;
+		o = TP_PLACE_LENDER_MOVED;
 		goto fail;
 	}
-	r = tp_hole_still_free(p, T, n); /* the lender's, this time */
+	r = tp_hole_still_free(p, T, n, &free_now); /* the lender's, this time */
 	if (r < 0)
 		goto fail;
+	if (!free_now) {
+		o = TP_PLACE_HOLE_TAKEN;
+		goto fail;
+	}
 	r = tp_falloc_keep(res->fd, bs, a, TRIGGER_BLOCKS);
 	if (r < 0)
 		goto fail;
@@ -199,12 +237,13 @@ int tp_reservoir_place(struct tp_placer *p, const struct tp_place_request *q,
 		/* not this kernel's way, it seems: not again this run */
 		p->stats.missed++;
 		res->off = true;
-		r = -EADDRNOTAVAIL;
+		o = TP_PLACE_MISSED;
 		goto fail;
 	}
 	p->stats.exact++;
 	p->stats.reservoir++;
 	*ret = d;
+	*ret_outcome = TP_PLACED;
 	return 0;
 
 fail:
@@ -212,14 +251,18 @@ fail:
 		p->stats.unreturned++;
 	/* The fence or the first slot took part of the hole, or the range
 	 * missed (what landed in the hole, if any, goes with the rest): free
-	 * it all, commit, and place this one with a donor of its own. */
-	bool retry = (r == -EAGAIN || r == -EADDRNOTAVAIL) && p->may_park &&
-		     res->fd >= 0;
+	 * it all, commit, and place this one with a donor of its own.  No
+	 * room for the fence: no reservoir this run. */
+	bool retry = r >= 0 && (o == TP_PLACE_HOLE_BUSY || o == TP_PLACE_MISSED) &&
+		     p->may_park && res->fd >= 0;
 	reservoir_close(p, retry);
-	if (retry)
-		r = -EXDEV;
-	if (r == -EXFULL)
+	if (!room)
 		res->off = true;
+	if (retry || !room) {
+		*ret_declined = true;
+		return 0;
+	}
+	*ret_outcome = o;
 	return r;
 }
 

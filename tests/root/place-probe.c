@@ -231,8 +231,9 @@ int main(int argc, char **argv)
 		struct tp_donor d;
 		t++;
 		done++;
-		int r = tp_place(&placer, &q, &d);
-		if (r == -EADDRNOTAVAIL) {
+		enum tp_place_outcome o = TP_PLACED;
+		int r = tp_place(&placer, &q, &d, &o);
+		if (r >= 0 && o == TP_PLACE_MISSED) {
 			/* Whether something else holds part of the hole now
 			 * (the donor is gone, and what it freed committed): a
 			 * hint for whoever reads the log of a miss. */
@@ -243,16 +244,17 @@ int main(int argc, char **argv)
 				" (hole of %" PRIu64 "; afterwards %s)\n", t, h->start,
 				n, h->len, still_free ? "free" : "not all free");
 			missed++;
-		} else if (r == -EEXIST) {
+		} else if (r >= 0 && o == TP_PLACE_HOLE_TAKEN) {
 			/* not a trial: something else took part of the hole */
 			fprintf(stderr, "trial %u: hole %" PRIu64 "+%" PRIu64
 				" taken before the allocation\n", t, h->start, n);
 			taken++;
 			no_candidate++; /* bounded all the same */
 			t--;
-		} else if (r < 0) {
+		} else if (r < 0 || o != TP_PLACED) {
 			fprintf(stderr, "trial %u: place %" PRIu64 "+%" PRIu64 ": %s\n",
-				t, h->start, n, strerror(-r));
+				t, h->start, n,
+				r < 0 ? strerror(-r) : tp_place_outcome_to_string(o));
 			errors++;
 		} else {
 			/* Our own check, not place()'s. */

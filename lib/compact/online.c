@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * engine: compaction as a table of phases, each timed, each reporting
- * progress through one callback.  Just over 600 lines: the phases, their
- * budgets and their runner, all on struct engine, and tp_compact(), which
- * measures what the device took back around them.
+ * online: compaction of a mounted filesystem as a table of phases on
+ * struct engine, run (and timed) by run.c, each reporting progress
+ * through one callback.
  *
  *   scan  the cluster map and its reverse map (libext2fs, read-only)
  *   plan  victims, emptiest first, within the budgets
@@ -19,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "thinpack/thinpack.h"
@@ -28,8 +26,8 @@
 #include "basic/macros.h"
 #include "clustermap.h"
 #include "kio/kio.h"
+#include "compact/compact.h"
 #include "compact/mover.h"
-#include "compact/offline.h"
 #include "plan.h"
 
 /* Rounds of victims put off until a journal commit frees their holes:
@@ -61,14 +59,6 @@ struct engine {
 	uint64_t keep_free; /* the first pass's reserve of hole blocks */
 };
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void progress(const struct engine *e, const char *phase, uint64_t done,
 		     uint64_t total)
 {
@@ -83,8 +73,9 @@ static bool stopping(const struct engine *e)
 
 /* ---- scan --------------------------------------------------------------------- */
 
-static int phase_scan(struct engine *e)
+static int phase_scan(void *userdata)
 {
+	struct engine *e = userdata;
 	struct tp_scan_options so = {
 		.min_age = e->o->min_age,
 		.pinned_inodes = e->o->pinned_inodes,
@@ -98,6 +89,8 @@ static int phase_scan(struct engine *e)
 
 	if (r == -ECANCELED)
 		e->res->stopped = true;
+	if (r >= 0)
+		e->mover.map = e->map;
 	return r;
 }
 
@@ -113,8 +106,9 @@ static uint64_t budget_left(const struct engine *e)
 	return e->o->max_io > moved ? (e->o->max_io - moved) / e->geo->block_size : 0;
 }
 
-static int phase_plan(struct engine *e)
+static int phase_plan(void *userdata)
 {
+	struct engine *e = userdata;
 	struct tp_plan_options po = {
 		.max_usage = e->o->max_usage,
 		.slack = e->o->slack,
@@ -138,17 +132,6 @@ static int phase_plan(struct engine *e)
 
 /* ---- move --------------------------------------------------------------------- */
 
-static void report(const struct engine *e, const struct tp_move *m, int result,
-		   enum tp_skip_reason why)
-{
-	struct tp_move_report r;
-
-	if (!e->o->on_move)
-		return;
-	tp_move_describe(e->map, m, result, why, &r);
-	e->o->on_move(&r, e->o->userdata);
-}
-
 enum outcome { EMPTIED, FAILED, DEFERRED };
 
 /* Move the pieces of one victim. */
@@ -163,14 +146,14 @@ static enum outcome empty_victim(struct engine *e, const struct tp_move *moves,
 		int r;
 
 		if (e->o->dry_run) {
-			report(e, &moves[i], 0, 0);
+			tp_report_move(e->o, e->map, &moves[i], 0, 0);
 			i++;
 			continue;
 		}
 		size_t chain = tp_mover_chain_length(&moves[i], n - i), done;
 		r = tp_mover_move(&e->mover, &moves[i], chain, &done, &why);
 		for (size_t k = 0; k < done; k++)
-			report(e, &moves[i + k], 0, 0);
+			tp_report_move(e->o, e->map, &moves[i + k], 0, 0);
 		e->res->moves += done;
 		i += done;
 		if (r >= 0)
@@ -181,7 +164,7 @@ static enum outcome empty_victim(struct engine *e, const struct tp_move *moves,
 				return DEFERRED;
 			}
 		}
-		report(e, &moves[i], r, why);
+		tp_report_move(e->o, e->map, &moves[i], r, why);
 		e->res->skipped[why]++;
 		if ((why == TP_SKIP_LENDER || why == TP_SKIP_HOLE_TAKEN ||
 		     why == TP_SKIP_MISSED) && replans++ < MAX_REPLANS) {
@@ -200,8 +183,9 @@ static enum outcome empty_victim(struct engine *e, const struct tp_move *moves,
 	return EMPTIED;
 }
 
-static int phase_move(struct engine *e)
+static int phase_move(void *userdata)
 {
+	struct engine *e = userdata;
 	uint64_t total = tp_plan_n_victims(e->plan), seen = 0;
 	const struct tp_move *moves;
 	uint64_t victim;
@@ -315,7 +299,7 @@ static int trim_clusters(struct engine *e, uint64_t *clusters, size_t n,
 	return 0;
 }
 
-static int phase_trim(struct engine *e)
+static int trim_emptied(struct engine *e)
 {
 	const struct tp_geometry *g = e->geo;
 	struct tp_placer *p = &e->mover.placer;
@@ -371,14 +355,25 @@ static int phase_trim(struct engine *e)
 	return 0;
 }
 
+/* What the moves did stands whatever trim says: a failure there (no
+ * CAP_SYS_ADMIN, a device that stopped taking discards) is recorded, not
+ * returned. */
+static int phase_trim(void *userdata)
+{
+	struct engine *e = userdata;
+
+	e->res->trim_error = trim_emptied(e);
+	return 0;
+}
+
 /* The phases of a pass; trim runs once, after the last pass. */
-static const struct phase {
-	const char *name;
-	int (*run)(struct engine *e);
-} phases[] = {
-	{ "scan", phase_scan },
-	{ "plan", phase_plan },
-	{ "move", phase_move },
+static const struct tp_phase pass_phases[] = {
+	{ TP_PHASE_SCAN, phase_scan },
+	{ TP_PHASE_PLAN, phase_plan },
+	{ TP_PHASE_MOVE, phase_move },
+};
+static const struct tp_phase last_phases[] = {
+	{ TP_PHASE_TRIM, phase_trim },
 };
 
 /* Start another pass on a fresh scan: what the moves freed is committed,
@@ -427,16 +422,15 @@ static int check_mount_fd(int fd, const struct tp_device *dev)
 	return 0;
 }
 
-static int compact_online(const struct tp_device *dev, struct tp_fs *fs,
-			  const struct tp_geometry *geo,
-			  const struct tp_compact_options *o,
-			  const struct tp_provmap *prov,
-			  struct tp_compact_result *ret)
+int tp_compact_online(const struct tp_device *dev, struct tp_fs *fs,
+		      const struct tp_geometry *geo,
+		      const struct tp_provmap *prov,
+		      const struct tp_compact_options *o,
+		      struct tp_compact_result *ret)
 {
 	struct engine e = { .dev = dev, .fs = fs, .geo = geo, .o = o,
 			    .res = ret, .placement = o->placement, .prov = prov,
 			    .mount_fd = -1 };
-	double start = now();
 	int r;
 
 	r = check_target(dev, fs);
@@ -487,13 +481,7 @@ static int compact_online(const struct tp_device *dev, struct tp_fs *fs,
 
 		if (pass > 0 && (r = next_pass(&e, &own)) < 0)
 			break;
-		for (size_t i = 0; r >= 0 && i < ELEMENTSOF(phases); i++) {
-			double t = now();
-			r = phases[i].run(&e);
-			ret->phase_s[i] += now() - t;
-			if (i == 0 && r >= 0)
-				e.mover.map = e.map;
-		}
+		r = tp_phases_run(pass_phases, ELEMENTSOF(pass_phases), &e, ret);
 		if (r == -ECANCELED && ret->stopped)
 			r = 0; /* stopped during a scan: what was done stands */
 		ret->passes++;
@@ -501,16 +489,9 @@ static int compact_online(const struct tp_device *dev, struct tp_fs *fs,
 		    (o->max_io && budget_left(&e) == 0))
 			break;
 	}
-	if (r >= 0) {
-		/* What the moves did stands whatever trim says: a failure
-		 * there (no CAP_SYS_ADMIN, a device that stopped taking
-		 * discards) is recorded, not returned. */
-		double t = now();
-		ret->trim_error = phase_trim(&e);
-		ret->phase_s[3] = now() - t;
-	}
+	if (r >= 0)
+		r = tp_phases_run(last_phases, ELEMENTSOF(last_phases), &e, ret);
 	ret->placement = e.mover.placer.stats;
-	ret->elapsed_s = now() - start;
 	tp_placer_done(&e.mover.placer);
 	tp_mover_done(&e.mover);
 
@@ -521,40 +502,6 @@ static int compact_online(const struct tp_device *dev, struct tp_fs *fs,
 	free(e.skip);
 	close(e.mount_fd);
 	return r;
-}
-
-TP_DEFINE_CLEANUP(struct tp_provmap *, tp_provmap_free)
-
-int tp_compact(const struct tp_device *dev, struct tp_fs *fs,
-	       const struct tp_geometry *geo, const struct tp_compact_options *o,
-	       struct tp_compact_result *ret)
-{
-	_cleanup_(tp_provmap_freep) struct tp_provmap *before = NULL;
-	uint64_t released, provisioned;
-	int r;
-
-	*ret = (struct tp_compact_result){ 0 };
-	/* What the device holds, before and after: the plan neither empties
-	 * nor fills clusters it holds no space for, and the reclaim that
-	 * counts is the one measured there, where it can be. */
-	if (tp_provmap_read(dev, geo, &before) < 0)
-		before = NULL;
-	if (o->placement == TP_PLACEMENT_OFFLINE)
-		r = tp_compact_offline(dev, fs, geo, before, o, ret);
-	else
-		r = compact_online(dev, fs, geo, o, before, ret);
-	if (!o->dry_run && tp_provmap_delta(dev, before, &released, &provisioned) >= 0) {
-		ret->reclaim_measured = true;
-		ret->returned_bytes = tp_clusters_to_bytes(geo, released);
-		ret->provisioned_bytes = tp_clusters_to_bytes(geo, provisioned);
-	}
-	return r;
-}
-
-void tp_compact_result_clear(struct tp_compact_result *r)
-{
-	free(r->failed_clusters);
-	*r = (struct tp_compact_result){ 0 };
 }
 
 int tp_trim_empty(const struct tp_device *dev, struct tp_fs *fs,

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * run: tp_compact(), the one runner of both engines.  It reads what the
+ * device holds before, runs the online engine (online.c: MOVE_EXT on a
+ * mounted filesystem) or the offline one (offline.c: libext2fs on an
+ * unmounted one), each a table of phases timed here alike, and measures
+ * what the device took back after.
+ */
+
+#include <stdlib.h>
+#include <time.h>
+
+#include "thinpack/thinpack.h"
+#include "basic/cleanup.h"
+#include "compact/compact.h"
+#include "plan.h"
+
+double tp_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int tp_phases_run(const struct tp_phase *phases, size_t n, void *engine,
+		  struct tp_compact_result *res)
+{
+	int r = 0;
+
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		double t = tp_now();
+		r = phases[i].run(engine);
+		res->phase_s[phases[i].id] += tp_now() - t;
+	}
+	return r;
+}
+
+void tp_report_move(const struct tp_compact_options *o,
+		    const struct tp_clustermap *map, const struct tp_move *m,
+		    int result, enum tp_skip_reason why)
+{
+	struct tp_move_report r;
+
+	if (!o->on_move)
+		return;
+	tp_move_describe(map, m, result, why, &r);
+	o->on_move(&r, o->userdata);
+}
+
+TP_DEFINE_CLEANUP(struct tp_provmap *, tp_provmap_free)
+
+int tp_compact(const struct tp_device *dev, struct tp_fs *fs,
+	       const struct tp_geometry *geo, const struct tp_compact_options *o,
+	       struct tp_compact_result *ret)
+{
+	_cleanup_(tp_provmap_freep) struct tp_provmap *before = NULL;
+	uint64_t released, provisioned;
+	double start;
+	int r;
+
+	*ret = (struct tp_compact_result){ 0 };
+	/* What the device holds, before and after: the plan neither empties
+	 * nor fills clusters it holds no space for, and the reclaim that
+	 * counts is the one measured there, where it can be. */
+	if (tp_provmap_read(dev, geo, &before) < 0)
+		before = NULL;
+	/* Offline is a placement of its own: libext2fs allocates each
+	 * target exactly, on a filesystem nothing else has mounted. */
+	start = tp_now();
+	if (o->placement == TP_PLACEMENT_OFFLINE)
+		r = tp_compact_offline(dev, fs, geo, before, o, ret);
+	else
+		r = tp_compact_online(dev, fs, geo, before, o, ret);
+	ret->elapsed_s = tp_now() - start;
+	if (!o->dry_run && tp_provmap_delta(dev, before, &released, &provisioned) >= 0) {
+		ret->reclaim_measured = true;
+		ret->returned_bytes = tp_clusters_to_bytes(geo, released);
+		ret->provisioned_bytes = tp_clusters_to_bytes(geo, provisioned);
+	}
+	return r;
+}
+
+void tp_compact_result_clear(struct tp_compact_result *r)
+{
+	free(r->failed_clusters);
+	*r = (struct tp_compact_result){ 0 };
+}
