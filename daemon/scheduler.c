@@ -7,6 +7,10 @@
  * pass      tp_compact() with pace() between two victims (pace.c): I/O
  *           rate, I/O pressure, time budget, signals.  The compaction
  *           itself lives in the library.
+ * lock      a pass holds the filesystem's lock (lib/fslock.h), as thinpack
+ *           compact and trim do; one that finds it held is skipped, never
+ *           waited for: a daemon that waits on a manual run for an hour
+ *           would miss the watchdog and every other filesystem.
  */
 
 #include <errno.h>
@@ -18,15 +22,20 @@
 
 #include "scheduler.h"
 #include "basic/cleanup.h"
+#include "fslock.h"
 #include "clock.h"
 #include "journal.h"
 #include "notify.h"
 #include "pace.h"
 #include "publish.h"
+#include "signals.h"
 #include "state.h"
 
 /* A failed cluster is left out for max(interval, min_age, this). */
 #define RETRY_MIN_S 3600
+/* A filesystem held by another runner is tried again after
+ * min(interval, this). */
+#define HELD_RETRY_S 600
 #define MAX_FAILED_KEPT 100000
 
 static bool interrupted(const struct pass_info *p)
@@ -97,6 +106,8 @@ static void on_progress(const char *phase, uint64_t done, uint64_t total,
 
 TP_DEFINE_CLEANUP(struct tp_device *, tp_device_free)
 TP_DEFINE_CLEANUP(struct tp_fs *, tp_fs_close)
+TP_DEFINE_CLEANUP(struct tp_pool *, tp_pool_free)
+TP_DEFINE_CLEANUP(struct tp_fslock *, tp_fslock_release)
 
 /* Open the filesystem of f for a pass, as thinpack compact would; the
  * reason in f->problem when it cannot be compacted. */
@@ -155,6 +166,24 @@ static int open_target(struct daemon *d, struct fsent *f, struct tp_device **ret
 		fsent_set_problem(f, LOG_WARNING, "compaction is impossible: %s",
 			    tp_blocker_to_string(b));
 		return -EOPNOTSUPP;
+	}
+	/* A thin pool short of space, read-only or needing a check: skipped
+	 * this time, as thinpack compact refuses it (tp_pool_blocker()). */
+	_cleanup_(tp_pool_freep) struct tp_pool *pool = NULL;
+	r = tp_pool_read(dev, &pool);
+	if (r < 0 && r != -ENODEV) {
+		fsent_set_problem(f, LOG_ERR, "%s: cannot read its device-mapper table "
+			    "or thin pool (needs /dev/mapper/control): %s; not compacted",
+			    dev->device, strerror(-r));
+		return r;
+	}
+	b = tp_pool_blocker(pool, f->s.pool_margin);
+	if (b != TP_BLOCKER_NONE) {
+		fsent_set_problem(f, LOG_WARNING, "not compacted: %s (pool %s: %u %% free, "
+			    "%" PRIu64 " of %" PRIu64 " data blocks used, margin %u %%)",
+			    tp_blocker_to_string(b), pool->name, tp_pool_free_percent(pool),
+			    pool->used_blocks, pool->total_blocks, f->s.pool_margin);
+		return -ENOSPC;
 	}
 	uint64_t gran = dev->granularity;
 	if (gran < info->block_size && dev->granularity_source != TP_GRANULARITY_CONFIG) {
@@ -271,6 +300,7 @@ static void finish_pass(struct daemon *d, struct fsent *f,
 		p->victims_failed = res->victims_failed + res->victims_unplaced +
 				    res->victims_refilled;
 		p->trimmed_bytes = res->trimmed_bytes;
+		p->io_errors = res->skipped[TP_SKIP_IO_ERROR];
 		p->moved_bytes = res->moved_bytes;
 		p->moves = res->moves;
 		t->moved_bytes += res->moved_bytes;
@@ -331,10 +361,149 @@ static void finish_pass(struct daemon *d, struct fsent *f,
 		       tp_format_size(l->clusters_emptied * f->granularity, a),
 		       tp_format_size(l->moved_bytes, b), l->moves,
 		       l->end - l->start, l->yield_s, next);
+	if (l->io_errors)
+		log_fs(LOG_ERR, f->mountpoint, f->uuid, UINT64_MAX, UINT64_MAX,
+		       "%s: %" PRIu64 " moves failed with an I/O error or did not "
+		       "verify (the data was not where it was placed): see the "
+		       "kernel log", f->mountpoint, l->io_errors);
+}
+
+/* Another runner holds the filesystem: no pass now and none counted (the
+ * last pass stays the last), a new try a while later. */
+static int skip_held(struct daemon *d, struct fsent *f,
+		     const struct tp_fslock_holder *h)
+{
+	char when[32], next[64] = "";
+
+	pass_info_done(&f->pass);
+	f->pass = (struct pass_info){ 0 };
+	f->phase = PHASE_IDLE;
+	d->active = NULL;
+	f->next_due = now_realtime() + (double)MIN(f->s.interval, (uint64_t)HELD_RETRY_S);
+	format_when(f->next_due, when);
+	if (!d->oneshot)
+		snprintf(next, sizeof(next), "; next try at %s", when);
+	if (h->pid > 0)
+		log_fs(LOG_NOTICE, f->mountpoint, f->uuid, UINT64_MAX, UINT64_MAX,
+		       "%s: pass skipped: the filesystem is held by pid %d (%s)%s",
+		       f->mountpoint, (int)h->pid, h->what[0] ? h->what : "?", next);
+	else
+		log_fs(LOG_NOTICE, f->mountpoint, f->uuid, UINT64_MAX, UINT64_MAX,
+		       "%s: pass skipped: the filesystem is held by another "
+		       "process%s", f->mountpoint, next);
+	return -EBUSY;
+}
+
+/* The filesystem's lock, or -EBUSY after skip_held().  A lock that cannot
+ * be taken at all (its directory not writable) does not stop the pass:
+ * the lock keeps two runners from slowing each other down, and each move
+ * is safe on its own. */
+static int lock_fs(struct daemon *d, struct fsent *f, const struct tp_fs *fs,
+		   struct tp_fslock **ret_lock)
+{
+	struct tp_fslock_holder h = { 0 };
+	const char *dir = tp_fslock_dir();
+	int r;
+
+	r = tp_fslock_take(dir, tp_fs_get_info(fs)->uuid,
+			   d->oneshot ? "thinpackd --oneshot" : "thinpackd", 0, NULL,
+			   ret_lock, &h);
+	if (r == -EWOULDBLOCK)
+		return skip_held(d, f, &h);
+	if (r < 0)
+		log_fs(LOG_WARNING, f->mountpoint, f->uuid, UINT64_MAX, UINT64_MAX,
+		       "%s: cannot take the lock in %s (%s): compacting without it",
+		       f->mountpoint, dir, strerror(-r));
+	return 0;
+}
+
+/* ---- what is left: the summary after a pass ---------------------------------------- */
+
+struct summary_scan {
+	struct daemon *d;
+	struct fsent *f;
+	volatile sig_atomic_t cancel; /* tp_scan's stop */
+};
+
+/* The watchdog fed, the status kept, and SIGTERM or SIGHUP end the scan. */
+static void on_summary_progress(const char *phase, uint64_t done, uint64_t total,
+				void *userdata)
+{
+	struct summary_scan *ss = userdata;
+
+	(void)phase;
+	ss->f->phase = PHASE_SCAN;
+	ss->f->phase_done = done;
+	ss->f->phase_total = total;
+	notify_watchdog();
+	signals_read(ss->d);
+	if (ss->d->stop || ss->d->reload)
+		ss->cancel = 1;
+	publish(ss->d, false, false);
+}
+
+/* The figures of `thinpack report` once the pass is over, for the metrics:
+ * a read-only scan on a fresh handle (the pass's holds the bitmaps of
+ * before its moves), with the pass's device, geometry, swap files and
+ * min_age.  On failure the summary of before stays, with its time. */
+static void summarize(struct daemon *d, struct fsent *f, const struct tp_device *dev,
+		      const struct tp_geometry *geo, const uint64_t *swaps,
+		      size_t n_swaps)
+{
+	_cleanup_(tp_fs_closep) struct tp_fs *fs = NULL;
+	struct tp_clustermap *map = NULL;
+	struct tp_provmap *prov = NULL;
+	struct tp_summary *sum = NULL;
+	struct summary_scan ss = { .d = d, .f = f };
+	int r;
+
+	r = tp_fs_open(dev, &fs);
+	if (r >= 0) {
+		struct tp_scan_options so = {
+			.min_age = f->s.min_age,
+			.pinned_inodes = swaps,
+			.n_pinned_inodes = n_swaps,
+			.stop = &ss.cancel,
+			.progress = on_summary_progress,
+			.userdata = &ss,
+		};
+		f->phase = PHASE_SCAN;
+		f->phase_done = f->phase_total = 0;
+		r = tp_scan(fs, geo, &so, &map);
+	}
+	/* No map of the space held: every cluster counts as provisioned, as
+	 * in thinpack report. */
+	if (r >= 0 && tp_provmap_read(dev, geo, &prov) < 0)
+		prov = NULL;
+	if (r >= 0)
+		r = tp_summarize(map, prov, 0, &sum);
+	if (r >= 0)
+		f->summary = (struct fs_summary){
+			.when = now_realtime(),
+			.total = sum->total,
+			.empty = sum->empty,
+			.partial = sum->partial,
+			.full = sum->full,
+			.pinned = sum->pinned,
+			.eligible = sum->eligible,
+			.bound = sum->bound,
+			.trim_now_bytes = sum->trim_now_bytes,
+			.reclaimable_bytes = sum->compaction_bytes,
+			.reclaim_io_bytes = sum->compaction_io_bytes,
+			.prov_source = tp_prov_source_to_string(sum->prov_source),
+		};
+	else if (r != -ECANCELED)
+		log_fs(LOG_WARNING, f->mountpoint, f->uuid, UINT64_MAX, UINT64_MAX,
+		       "%s: cannot count what is left after the pass: %s",
+		       f->mountpoint, strerror(-r));
+	tp_summary_free(sum);
+	tp_provmap_free(prov);
+	tp_clustermap_free(map);
 }
 
 int scheduler_run_pass(struct daemon *d, struct fsent *f)
 {
+	_cleanup_(tp_fslock_releasep) struct tp_fslock *lock = NULL;
 	_cleanup_(tp_device_freep) struct tp_device *dev = NULL;
 	_cleanup_(tp_fs_closep) struct tp_fs *fs = NULL;
 	_cleanup_free_ uint64_t *skip = NULL, *swaps = NULL;
@@ -363,6 +532,8 @@ int scheduler_run_pass(struct daemon *d, struct fsent *f)
 	r = open_target(d, f, &dev, &fs, &geo);
 	if (r < 0)
 		goto done;
+	if (lock_fs(d, f, fs, &lock) == -EBUSY)
+		return -EBUSY;
 	r = tp_device_swapfiles(dev, &swaps, &n_swaps);
 	if (r < 0) {
 		fsent_set_problem(f, LOG_ERR, "cannot read the swap table: %s", strerror(-r));
@@ -387,6 +558,7 @@ int scheduler_run_pass(struct daemon *d, struct fsent *f)
 		.slack = f->s.slack,
 		.placement = f->s.placement.mode,
 		.fallocate2_nr = f->s.placement.fallocate2_nr,
+		.pool_margin = f->s.pool_margin,
 		.trim = f->s.trim,
 		.pinned_inodes = swaps,
 		.n_pinned_inodes = n_swaps,
@@ -406,8 +578,16 @@ int scheduler_run_pass(struct daemon *d, struct fsent *f)
 	/* Filled even on failure: what was moved before it (a FITRIM that
 	 * fails comes after the moves) counts. */
 	have_res = true;
-	if (r < 0)
+	if (r == -EOPNOTSUPP && res.move_refused)
+		fsent_set_problem(f, LOG_ERR, "the kernel refuses EXT4_IOC_MOVE_EXT "
+				  "on this mount (EOPNOTSUPP): compact it unmounted "
+				  "with thinpack compact --offline");
+	else if (r < 0)
 		fsent_set_problem(f, LOG_ERR, "compaction failed: %s", strerror(-r));
+	/* What is left now, for the metrics; not when a shutdown or a reload
+	 * cut the pass short. */
+	if (pc.stop != STOP_SHUTDOWN && pc.stop != STOP_RELOAD)
+		summarize(d, f, dev, &geo, swaps, n_swaps);
 done:
 	f->pass.stop = pc.stop;
 	finish_pass(d, f, have_res ? &res : NULL, r);

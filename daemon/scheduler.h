@@ -11,6 +11,8 @@ struct fsent *scheduler_next(struct daemon *d, double *ret_wait);
 /* When f is due after its last pass: an interval after it ended, now
  * when a shutdown or a reload cut it short, or when there was none. */
 double scheduler_due_after_last(const struct fsent *f);
+/* One pass on f; -EBUSY, and no pass, when another runner holds f (it is
+ * tried again later). */
 int scheduler_run_pass(struct daemon *d, struct fsent *f);
 
 #endif

@@ -67,8 +67,11 @@ static void usage(FILE *out)
 	fprintf(out,
 		"\n"
 		"Signals: SIGHUP reloads the configuration, SIGTERM stops between two\n"
-		"moves.  Exit status: 0 done; 1 work left (--oneshot); 4 operational\n"
-		"error; 8 usage or configuration error.  See thinpackd(8).\n");
+		"moves.  Exit status: 0 done what could be done; 1 the admin must act:\n"
+		"a filesystem named in the configuration cannot be compacted, or moves\n"
+		"failed with I/O errors (--oneshot); 4 operational error; 8 usage or\n"
+		"configuration error; 16 a filesystem was held by another run and\n"
+		"left to it (--oneshot).  See thinpackd(8).\n");
 }
 
 static void print_error(const char *line, void *userdata)
@@ -165,22 +168,28 @@ static int oneshot(struct daemon *d)
 	for (size_t i = 0; i < d->n_fs && !d->stop; i++) {
 		struct fsent *f = d->fs[i];
 
+		/* Only a section that names it makes a filesystem blocked
+		 * ([*] takes only those that can be compacted): the
+		 * configuration asks for what cannot be done. */
 		if (f->blocked) {
-			code |= TPD_EXIT_WORK_LEFT;
+			code |= TPD_EXIT_ACTION;
 			continue;
 		}
 		int r = scheduler_run_pass(d, f);
 		const struct pass_info *l = &f->st.last;
-		if (r < 0 && l->result == PASS_ERROR)
+		if (r == -EBUSY)
+			code |= TPD_EXIT_BUSY;
+		else if (r < 0 && l->result == PASS_ERROR)
 			code |= TPD_EXIT_OPERATIONAL;
-		else if (l->result != PASS_DONE || l->victims_failed ||
-			 l->clusters_emptied < l->victims)
-			code |= TPD_EXIT_WORK_LEFT;
+		/* As thinpack compact: moves that failed with an I/O error or
+		 * did not verify need someone to look at the device. */
+		if (r != -EBUSY && l->io_errors)
+			code |= TPD_EXIT_ACTION;
 		publish(d, true, true);
 		d->reload = false; /* no reloads in a one-shot run */
 	}
-	if (d->stop)
-		code |= TPD_EXIT_WORK_LEFT;
+	/* Clusters left behind, a budget or SIGTERM that ended a pass: done
+	 * what could be done (the status file and the log say what). */
 	return code;
 }
 

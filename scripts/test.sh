@@ -1,8 +1,9 @@
 #!/bin/bash
 # Build and run the whole test suite: the unit, image and root tiers (make
-# check); all of them again with ASan+UBSan; a build with clang (warnings
-# are errors there too); and make distcheck.  Run as root: the root tier
-# needs loop devices and mounts.
+# check); the VM tier on two kernels; all of the first again with
+# ASan+UBSan; a build with clang (warnings are errors there too); make
+# distcheck; and the Debian package with lintian.  Run as root: the root
+# tier needs loop devices and mounts.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -66,6 +67,14 @@ build build-clang CC=clang "$werror" || true
 echo "== make distcheck" >&2
 make -C "$top/build" -j"$jobs" distcheck DISTCHECK_CONFIGURE_FLAGS="$werror" \
 	>/dev/null || status=1
+
+# The Debian package, from a copy of the tree, and lintian on it (errors
+# fail; about a minute).
+echo "== the Debian package: scripts/build-deb.sh" >&2
+"$top/scripts/build-deb.sh" "$top/build-pkg" >"$top/build-pkg.log" 2>&1 || {
+	tail -40 "$top/build-pkg.log" >&2
+	status=1
+}
 
 if [ $status -ne 0 ]; then
 	echo "test: FAILED" >&2

@@ -44,6 +44,8 @@ struct compact_options {
 	unsigned max_usage, slack;
 	enum tp_placement placement;
 	long fallocate2_nr;
+	double wait_s; /* for the lock: 0 not at all, < 0 for ever */
+	unsigned pool_margin; /* percent of a thin pool kept free */
 };
 
 struct run {
@@ -167,13 +169,20 @@ static void usage(FILE *out)
 		"                           0 with --offline)\n"
 		"      --placement MODE     auto, borrow, or fallocate2[:NR] (default auto)\n"
 		"      --no-trim            leave trimming to fstrim or a discard mount\n"
+		"      --pool-margin PCT    on a dm-thin pool, refuse (exit 1) below this\n"
+		"                           much free data space, or out of space,\n"
+		"                           read-only, needs_check (default %d)\n"
+		"      --wait[=DURATION]    wait for another run on the filesystem to end\n"
+		"                           (at most DURATION), instead of exiting 16\n"
 		"  -h, --help               show this help\n"
 		"\n"
-		"Exit status: 0 done; 1 work left (budget, interrupted, files skipped) or\n"
-		"nothing possible (read-only, bigalloc, no discard); 4 operational error;\n"
-		"8 usage error.\n",
+		"Exit status: 0 done what could be done (clusters left because files\n"
+		"were in use, the budget or a signal count as done); 1 the admin must\n"
+		"act (read-only, bigalloc, no discard; moves failed with I/O errors);\n"
+		"4 operational error; 8 usage error; 16 another thinpack or thinpackd\n"
+		"run holds the filesystem.\n",
 		program_invocation_short_name, program_invocation_short_name,
-		DEFAULT_MAX_USAGE, DEFAULT_SLACK);
+		DEFAULT_MAX_USAGE, DEFAULT_SLACK, TP_POOL_MARGIN_DEFAULT);
 }
 
 /* Refuse an offline compaction that cannot be done; else reopen the
@@ -201,6 +210,8 @@ static int prepare_offline(struct target *t, const struct compact_options *o)
 				   t->path, tp_blocker_to_string(b));
 	if (o->dry_run)
 		return 0;
+	if (target_lock(t, "thinpack compact --offline", o->wait_s, &stop_requested) != 0)
+		return t->exit;
 	t->fs = tp_fs_close(t->fs);
 	r = tp_fs_open_rw(t->dev, &t->fs);
 	if (r == -EBUSY)
@@ -275,8 +286,10 @@ static void print_summary(const struct target *t, const struct compact_options *
 	       tp_format_size(res->trimmed_bytes, c),
 	       res->stopped ? " (stopped)" : "");
 	if (res->reclaim_measured) {
-		printf("  the device took back %s (measured on its backing file)",
-		       tp_format_size(res->returned_bytes, a));
+		printf("  the device took back %s (measured on %s)",
+		       tp_format_size(res->returned_bytes, a),
+		       t->dev->loop || t->dev->kind == TP_TARGET_IMAGE ?
+			       "its backing file" : "the thin pool's metadata");
 		if (res->provisioned_bytes)
 			printf(", and had to back %s anew",
 			       tp_format_size(res->provisioned_bytes, b));
@@ -360,10 +373,86 @@ static json_object *summary_json(const struct target *t,
 	return j;
 }
 
+/* ---- the thin pool ------------------------------------------------------ */
+
+TP_DEFINE_CLEANUP(struct tp_pool *, tp_pool_free)
+
+/* On a dm-thin pool, refuse what tp_pool_blocker() refuses (a dry run
+ * only warns); *ret: the pool, to compare after the run. */
+static int pool_gate(struct target *t, const struct compact_options *o,
+		     struct tp_pool **ret)
+{
+	struct tp_pool *p = NULL;
+	enum tp_blocker b;
+	int r = tp_pool_read(t->dev, &p);
+
+	if (r == -ENODEV)
+		return 0;
+	if (r < 0)
+		return target_fail(t, TP_EXIT_OPERATIONAL, "%s: cannot read the "
+				   "device-mapper table or thin pool of %s: %s; not "
+				   "compacted", t->path, t->dev->device, strerror(-r));
+	*ret = p;
+	b = tp_pool_blocker(p, o->pool_margin);
+	if (b == TP_BLOCKER_NONE)
+		return 0;
+	if (o->dry_run) {
+		log_warning("%s: %s (pool %s: %u %% free, %" PRIu64 " of %" PRIu64
+			    " data blocks used, margin %u %%): a real run would "
+			    "refuse", t->path, tp_blocker_to_string(b), p->name,
+			    tp_pool_free_percent(p), p->used_blocks, p->total_blocks,
+			    o->pool_margin);
+		return 0;
+	}
+	return target_fail(t, TP_EXIT_NOTHING, "%s: not compacted: %s (pool %s: %u %% "
+			   "free, %" PRIu64 " of %" PRIu64 " data blocks used, margin "
+			   "%u %%)", t->path, tp_blocker_to_string(b), p->name,
+			   tp_pool_free_percent(p), p->used_blocks, p->total_blocks,
+			   o->pool_margin);
+}
+
+/* The pool's own count of its data blocks in use, before the run and now. */
+static void print_pool(const struct target *t, const struct tp_pool *before)
+{
+	_cleanup_(tp_pool_freep) struct tp_pool *after = NULL;
+	char a[TP_SIZE_STR_MAX];
+
+	if (!before || tp_pool_read(t->dev, &after) < 0)
+		return;
+	printf("  thin pool %s: %" PRIu64 " -> %" PRIu64 " of %" PRIu64 " data blocks "
+	       "of %s in use", before->name, before->used_blocks, after->used_blocks,
+	       after->total_blocks, tp_format_size(after->block_size, a));
+	if (after->used_blocks > before->used_blocks)
+		printf(" (%" PRIu64 " more: other writers, or the moves)",
+		       after->used_blocks - before->used_blocks);
+	printf("\n");
+}
+
+static void pool_json(json_object *fs, const struct target *t,
+		      const struct tp_pool *before)
+{
+	_cleanup_(tp_pool_freep) struct tp_pool *after = NULL;
+	json_object *j;
+
+	if (!before)
+		return;
+	j = json_object_new_object();
+	json_add_str(j, "name", before->name);
+	json_add_u64(j, "thin_id", before->thin_id);
+	json_add_u64(j, "block_size", before->block_size);
+	json_add_u64(j, "total_blocks", before->total_blocks);
+	json_add_u64(j, "used_blocks_before", before->used_blocks);
+	if (tp_pool_read(t->dev, &after) >= 0)
+		json_add_u64(j, "used_blocks_after", after->used_blocks);
+	else
+		json_object_object_add(j, "used_blocks_after", NULL);
+	json_object_object_add(fs, "pool", j);
+}
+
 int cmd_compact(int argc, char **argv)
 {
 	enum { OPT_MAX_IO = 256, OPT_MAX_USAGE, OPT_SLACK, OPT_PLACEMENT, OPT_NO_TRIM,
-	       OPT_OFFLINE };
+	       OPT_OFFLINE, OPT_WAIT, OPT_POOL_MARGIN };
 	static const struct option longopts[] = {
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
@@ -375,10 +464,13 @@ int cmd_compact(int argc, char **argv)
 		{ "placement", required_argument, NULL, OPT_PLACEMENT },
 		{ "no-trim", no_argument, NULL, OPT_NO_TRIM },
 		{ "offline", no_argument, NULL, OPT_OFFLINE },
+		{ "pool-margin", required_argument, NULL, OPT_POOL_MARGIN },
+		{ "wait", optional_argument, NULL, OPT_WAIT },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
 	struct compact_options o = {
+		.pool_margin = TP_POOL_MARGIN_DEFAULT,
 		.trim = true,
 		.min_age = DEFAULT_MIN_AGE,
 		.max_usage = DEFAULT_MAX_USAGE,
@@ -420,6 +512,10 @@ int cmd_compact(int argc, char **argv)
 				return TP_EXIT_USAGE;
 			o.slack_given = true;
 			break;
+		case OPT_POOL_MARGIN:
+			if (parse_uint_option("--pool-margin", optarg, 99, &o.pool_margin) < 0)
+				return TP_EXIT_USAGE;
+			break;
 		case OPT_OFFLINE:
 			o.offline = true;
 			break;
@@ -429,6 +525,10 @@ int cmd_compact(int argc, char **argv)
 			break;
 		case OPT_NO_TRIM:
 			o.trim = false;
+			break;
+		case OPT_WAIT:
+			if (parse_wait_option(optarg, &o.wait_s) < 0)
+				return TP_EXIT_USAGE;
 			break;
 		case 'h':
 			usage(stdout);
@@ -449,14 +549,25 @@ int cmd_compact(int argc, char **argv)
 		if (!o.slack_given)
 			o.slack = 0;
 	}
+	/* Before the lock: SIGINT and SIGTERM end a --wait too.  A dry run
+	 * changes nothing and takes no lock. */
+	setup_signals();
 	if (target_open(&t, argv[optind], o.granularity) != 0 ||
-	    (o.offline ? prepare_offline(&t, &o) : refuse(&t)) != 0 ||
+	    (o.offline ? prepare_offline(&t, &o) :
+	     refuse(&t) != 0 ? t.exit :
+	     o.dry_run ? 0 : target_lock(&t, "thinpack compact", o.wait_s,
+					 &stop_requested)) != 0 ||
 	    target_swapfiles(&t, &swaps, &n_swaps) != 0) {
 		r = t.exit;
 		target_clear(&t);
 		return r;
 	}
-	setup_signals();
+	_cleanup_(tp_pool_freep) struct tp_pool *pool = NULL;
+	if (pool_gate(&t, &o, &pool) != 0) {
+		r = t.exit;
+		target_clear(&t);
+		return r;
+	}
 
 	struct run run = {
 		.o = &o,
@@ -470,6 +581,7 @@ int cmd_compact(int argc, char **argv)
 		.max_usage = o.max_usage,
 		.slack = o.slack,
 		.max_io = o.max_io,
+		.pool_margin = o.pool_margin,
 		.placement = o.placement,
 		.fallocate2_nr = o.fallocate2_nr,
 		.dry_run = o.dry_run,
@@ -506,6 +618,12 @@ int cmd_compact(int argc, char **argv)
 		target_fail(&t, TP_EXIT_OPERATIONAL, "%s: %s is no longer the mount "
 			    "of %s: nothing moved", t.path, t.dev->mountpoint,
 			    t.dev->device);
+	else if (r == -EOPNOTSUPP && res.move_refused)
+		target_fail(&t, TP_EXIT_NOTHING, "%s: the kernel refuses "
+			    "EXT4_IOC_MOVE_EXT on this mount (EOPNOTSUPP) for files "
+			    "nothing pins: stopped, %" PRIu64 " bytes moved; compact "
+			    "it unmounted with --offline, or remount it without the "
+			    "option that refuses it", t.path, res.moved_bytes);
 	else if (r < 0) {
 		const char *why = o.offline ? tp_fs_last_error() : NULL;
 		target_fail(&t, TP_EXIT_OPERATIONAL, "%s: compaction failed: %s",
@@ -523,25 +641,40 @@ int cmd_compact(int argc, char **argv)
 	if (res.reclaim_measured && res.provisioned_bytes)
 		log_warning("%s: the device had to back %" PRIu64 " bytes anew during "
 			    "the run (something wrote into clusters it held no space "
-			    "for)", t.path, res.provisioned_bytes);
+			    "for%s)", t.path, res.provisioned_bytes,
+			    pool ? ", or into clusters shared with a snapshot: the "
+				   "filesystem's own metadata updates break the sharing" : "");
 	if (res.trim_error < 0) {
 		log_error("%s: trimming the emptied clusters failed: %s", t.path,
 			  strerror(-res.trim_error));
 		exit_code |= TP_EXIT_OPERATIONAL;
 	}
-	if (!o.dry_run && (res.stopped || res.victims_failed || res.victims_unplaced ||
-			   res.clusters_emptied < res.victims))
+	/* Clusters that could not be emptied (files in use or changed, no
+	 * room), a budget or a signal that ended the run: done what could be
+	 * done, exit 0.  The summary says what was left; a timer must not
+	 * fail over it.  A move that failed with an I/O error, or whose data
+	 * was not where it was placed once the kernel had moved it, is not
+	 * ordinary: someone must look at the device or the kernel. */
+	if (!o.dry_run && res.skipped[TP_SKIP_IO_ERROR]) {
+		log_error("%s: %" PRIu64 " moves failed with an I/O error or did not "
+			  "verify (the data was not where it was placed): see the "
+			  "kernel log", t.path, res.skipped[TP_SKIP_IO_ERROR]);
 		exit_code |= TP_EXIT_NOTHING;
+	}
 
 	if (o.json) {
 		json_object *arr = json_object_new_array();
 		json_object *fs = summary_json(&t, &o, &res);
+		pool_json(fs, &t, pool);
 		if (run.moves)
 			json_object_object_add(fs, "plan", run.moves);
 		json_object_array_add(arr, fs);
 		json_print_filesystems(arr);
 	} else
+	{
 		print_summary(&t, &o, &res);
+		print_pool(&t, pool);
+	}
 	tp_compact_result_clear(&res);
 	target_clear(&t);
 	return exit_code;
@@ -552,10 +685,12 @@ int cmd_trim(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "granularity", required_argument, NULL, 'g' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "wait", optional_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
 	uint64_t granularity = 0, clusters = 0, bytes = 0;
+	double wait_s = 0;
 	bool json = false;
 	struct target t = { 0 };
 	char a[TP_SIZE_STR_MAX], b[TP_SIZE_STR_MAX];
@@ -571,12 +706,19 @@ int cmd_trim(int argc, char **argv)
 		case 'j':
 			json = true;
 			break;
+		case 'w':
+			if (parse_wait_option(optarg, &wait_s) < 0)
+				return TP_EXIT_USAGE;
+			break;
 		case 'h':
-			printf("Usage: %s trim [--granularity BYTES] [--json] PATH\n"
+			printf("Usage: %s trim [--granularity BYTES] [--json] "
+			       "[--wait[=DURATION]] PATH\n"
 			       "\nFITRIM every empty cluster of a mounted ext4, and say "
 			       "how many, how much\nthe kernel discarded, and how much "
 			       "the device took back where that can be\nmeasured (a "
-			       "loop device's backing file).\n",
+			       "loop device's backing file).  While thinpack compact or\n"
+			       "thinpackd works on the filesystem, exit 16 at once, or "
+			       "with --wait wait\nfor it (at most DURATION).\n",
 			       program_invocation_short_name);
 			return TP_EXIT_OK;
 		default:
@@ -599,6 +741,15 @@ int cmd_trim(int argc, char **argv)
 				t.dev->kind != TP_TARGET_MOUNTED ? "not mounted" :
 				t.dev->read_only ? "mounted read-only" :
 						   "the device does not support discard");
+		target_clear(&t);
+		return r;
+	}
+	/* A FITRIM in the middle of a compaction would trim the holes the
+	 * placement is about to fill, and find nothing the compaction will
+	 * not trim itself. */
+	setup_signals();
+	if (target_lock(&t, "thinpack trim", wait_s, &stop_requested) != 0) {
+		r = t.exit;
 		target_clear(&t);
 		return r;
 	}

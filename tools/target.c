@@ -17,6 +17,7 @@
 
 void target_clear(struct target *t)
 {
+	tp_fslock_release(t->lock);
 	tp_fs_close(t->fs);
 	tp_device_free(t->dev);
 	free(t->error);

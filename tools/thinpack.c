@@ -45,8 +45,9 @@ static void usage(FILE *out)
 		"  -V, --version  show the version\n"
 		"\n"
 		"'%s COMMAND --help' shows the options of a command; see thinpack(8).\n"
-		"Exit status: 0 done, 1 nothing can be returned, 4 operational error,\n"
-		"8 usage error (OR-ed over all filesystems).\n",
+		"Exit status: 0 done what could be done, 1 nothing can be returned until\n"
+		"the administrator acts, 4 operational error, 8 usage error, 16 held by\n"
+		"another run (OR-ed over all filesystems).\n",
 		program_invocation_short_name);
 }
 

@@ -4,20 +4,28 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <signal.h>
 #include <stdio.h>
 
 #include <json-c/json.h>
 
 #include "thinpack/thinpack.h"
 #include "basic/macros.h"
+#include "fslock.h"
 #include "log.h"
 
-/* Exit codes, OR-ed over the filesystems of one run (see thinpack(8)). */
+/* Exit codes, OR-ed over the filesystems of one run (see thinpack(8)).
+ * 0 whenever the run did what it could: a timer or cron job runs thinpack
+ * unattended, and only what needs an administrator may fail it. */
 enum {
-	TP_EXIT_OK = 0,          /* done */
-	TP_EXIT_NOTHING = 1,     /* work left, or nothing can be returned */
+	TP_EXIT_OK = 0,          /* done what could be done (clusters left
+				  * full because files were in use count) */
+	TP_EXIT_NOTHING = 1,     /* the admin must act: nothing can be
+				  * returned (read-only, no discard,
+				  * bigalloc), or moves failed with EIO */
 	TP_EXIT_OPERATIONAL = 4, /* could not do what was asked */
 	TP_EXIT_USAGE = 8,       /* bad command line or configuration */
+	TP_EXIT_BUSY = 16,       /* another run holds the filesystem's lock */
 };
 
 /* "thinpack: <message>" on stderr: log_error(), log_warning(),
@@ -42,6 +50,7 @@ struct target {
 	unsigned n_warnings;
 	int exit;     /* TP_EXIT_* bits */
 	bool short_device; /* the filesystem is larger than its device */
+	struct tp_fslock *lock; /* target_lock(); target_clear() lets go */
 };
 /* Resolve, open and place path on its cluster grid.  0, or its exit bits
  * (non-zero) after printing why. */
@@ -51,6 +60,13 @@ int target_fail(struct target *t, int code, const char *fmt, ...) _printf_(3, 4)
 void target_warn(struct target *t, const char *fmt, ...) _printf_(2, 3);
 int target_scan_error(struct target *t, int r);
 int target_swapfiles(struct target *t, uint64_t **ret, size_t *ret_n);
+/* Take the lock of t's filesystem as what ("thinpack compact"), waiting
+ * wait_s seconds at most (< 0: for ever; see lock.c).  0, or its exit bits
+ * after saying who holds it. */
+int target_lock(struct target *t, const char *what, double wait_s,
+		const volatile sig_atomic_t *stop);
+/* --wait[=DURATION]: seconds, < 0 for ever (no DURATION). */
+int parse_wait_option(const char *arg, double *ret);
 double now_monotonic(void);
 
 /* JSON (json.c): {"filesystems": [...]} on stdout, and the fields. */

@@ -132,7 +132,7 @@ static int phase_plan(void *userdata)
 
 /* ---- move --------------------------------------------------------------------- */
 
-enum outcome { EMPTIED, FAILED, DEFERRED };
+enum outcome { EMPTIED, FAILED, DEFERRED, REFUSED };
 
 /* Move the pieces of one victim. */
 static enum outcome empty_victim(struct engine *e, const struct tp_move *moves,
@@ -166,6 +166,10 @@ static enum outcome empty_victim(struct engine *e, const struct tp_move *moves,
 		}
 		tp_report_move(e->o, e->map, &moves[i], r, why);
 		e->res->skipped[why]++;
+		if (why == TP_SKIP_UNSUPPORTED) {
+			tp_plan_abandon(e->plan, i);
+			return REFUSED;
+		}
 		if ((why == TP_SKIP_LENDER || why == TP_SKIP_HOLE_TAKEN ||
 		     why == TP_SKIP_MISSED) && replans++ < MAX_REPLANS) {
 			r = tp_plan_replan(e->plan, i,
@@ -226,6 +230,15 @@ static int phase_move(void *userdata)
 			break;
 		case DEFERRED:
 			continue;
+		case REFUSED:
+			/* MOVE_EXT refused a file no attribute pins (the scan
+			 * and the mover both look): the mount refuses every
+			 * file -- data=journal, or an option of a newer
+			 * kernel.  Stop, to be said once, not once a file. */
+			e->res->move_refused = true;
+			e->res->victims_failed++;
+			e->res->moved_bytes = e->mover.moved_blocks * e->geo->block_size;
+			return -EOPNOTSUPP;
 		}
 		seen++;
 		progress(e, "move", seen, total);

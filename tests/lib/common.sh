@@ -121,6 +121,9 @@ tp_cleanup() {
 
 tp_workdir() {
 	TP_WORK=$(mktemp -d "${TMPDIR:-/tmp}/thinpack-${tp_name}.XXXXXX")
+	# The per-filesystem lock files (thinpack(8)) of this test's runs, not
+	# the host's /run/thinpack.
+	export THINPACK_LOCK_DIR=$TP_WORK/lock
 	trap tp_cleanup EXIT
 	trap 'exit 130' INT TERM
 }

@@ -46,7 +46,7 @@ toucher=$!
 	--granularity 1M "$m" >"$TP_WORK/compact.json" || rc=$?
 kill "$toucher"
 wait "$toucher" 2>/dev/null || true
-[ "$rc" -le 1 ] || tp_fail "compact exited $rc"
+[ "$rc" -eq 0 ] || tp_fail "compact exited $rc"
 exec 3>&-
 sync
 
@@ -77,10 +77,13 @@ PY
 # thinpack's own measure of what the pool gave back agrees with the test's
 # (taken later, after sync: writes after the run, such as the journal's
 # checkpoint, may back a chunk or two more, never fewer), and the run
-# made the pool back nothing anew.
+# made the pool back at most one chunk anew: ext4 puts the extent-tree
+# blocks that a move's split needs where its allocator likes, and once in
+# a few runs under load that is a free block of a cluster the pool holds
+# nothing for (thinpack warns when it happens).
 returned=$("$PYTHON3" "$TP_PY" json "$TP_WORK/compact.json" filesystems.0.returned_bytes)
-tp_expect_eq "bytes the pool had to back anew, by thinpack" \
-	"$("$PYTHON3" "$TP_PY" json "$TP_WORK/compact.json" filesystems.0.provisioned_bytes)" 0
+anew=$("$PYTHON3" "$TP_PY" json "$TP_WORK/compact.json" filesystems.0.provisioned_bytes)
+[ "$anew" -le 1048576 ] || tp_fail "the pool had to back $anew bytes anew (thinpack's measure)"
 delta=$((chunks_before - chunks_after))
 [ "$returned" -ge "$delta" ] && [ "$returned" -le $((delta + 2 * 1048576)) ] ||
 	tp_fail "thinpack says the pool took back $returned bytes; it gave back $delta"
