@@ -50,6 +50,9 @@ static const struct key keys[_KEY_MAX] = {
 			    "PERCENT", "empty only clusters at most this full" },
 	[KEY_SLACK] = { "slack", T_PERCENT, false, OFF(slack), 0, 99, "10",
 			"PERCENT", "share of the target holes left free" },
+	[KEY_POOL_MARGIN] = { "pool_margin", T_PERCENT, false, OFF(pool_margin), 0, 99,
+			      "5", "PERCENT",
+			      "skip a dm-thin pool with less free data space" },
 	[KEY_IO_RATE] = { "io_rate", T_RATE, false, OFF(io_rate), 0, 0, "8M",
 			  "BYTES", "data moved per second at most (0: no limit)" },
 	[KEY_PASS_BUDGET] = { "pass_budget", T_DURATION, false, OFF(pass_budget), 0, 0,
@@ -272,6 +275,7 @@ bool settings_equal(const struct settings *a, const struct settings *b)
 		return false;
 	return a->interval == b->interval && a->min_age == b->min_age &&
 	       a->max_usage == b->max_usage && a->slack == b->slack &&
+	       a->pool_margin == b->pool_margin &&
 	       a->io_rate == b->io_rate && a->pass_budget == b->pass_budget &&
 	       a->pressure_limit == b->pressure_limit &&
 	       a->granularity == b->granularity &&

@@ -31,13 +31,18 @@
 #include "thinpack/thinpack.h"
 #include "basic/macros.h"
 
-/* Exit codes, as thinpack(8): 0 done, 1 work left, 4 operational error,
- * 8 usage or configuration error. */
+/* Exit codes, as thinpack(8): 0 done what could be done, 1 the admin must
+ * act (a filesystem named in the configuration cannot be compacted, moves
+ * that failed with an I/O error), 4
+ * operational error, 8 usage or configuration error, 16 a filesystem was
+ * left to another runner that held it.  A pass that left clusters behind
+ * (files in use, no room, the budget) is done: a timer must not fail. */
 enum {
 	TPD_EXIT_OK = 0,
-	TPD_EXIT_WORK_LEFT = 1,
+	TPD_EXIT_ACTION = 1,
 	TPD_EXIT_OPERATIONAL = 4,
 	TPD_EXIT_CONFIG = 8,
+	TPD_EXIT_BUSY = 16,
 };
 
 #define TPD_DEFAULT_CONFIG SYSCONFDIR "/thinpack/thinpackd.conf"
@@ -57,6 +62,7 @@ struct settings {
 	uint64_t min_age;     /* seconds */
 	unsigned max_usage;   /* percent */
 	unsigned slack;       /* percent */
+	unsigned pool_margin; /* percent of a thin pool's data kept free */
 	uint64_t io_rate;     /* bytes moved per second; 0: no limit */
 	uint64_t pass_budget; /* seconds; 0: no limit */
 	double pressure_limit; /* percent of "some avg10"; < 0: off */
@@ -103,6 +109,7 @@ struct pass_info {
 	enum stop_reason stop;
 	uint64_t moved_bytes, moves, victims, clusters_emptied, victims_failed;
 	uint64_t trimmed_bytes;
+	uint64_t io_errors;   /* moves skipped as io_error: not kept in the state */
 	uint64_t granularity;
 	double yield_s;
 	char *error;
@@ -123,6 +130,20 @@ struct fs_state {
 };
 
 void state_done(struct fs_state *st);
+
+/* What the filesystem holds stranded, as `thinpack report` counts it
+ * (tp_summarize()): a read-only scan after each pass, with the pass's
+ * geometry and min_age.  Not kept in the state: none until the first pass
+ * since thinpackd started (when 0). */
+struct fs_summary {
+	double when;      /* realtime seconds of the scan; 0: none */
+	uint64_t total, empty, partial, full, pinned, eligible;
+	uint64_t bound;   /* clusters compaction could empty */
+	uint64_t trim_now_bytes;      /* empty and provisioned: trim returns */
+	uint64_t reclaimable_bytes;   /* the bound, in bytes */
+	uint64_t reclaim_io_bytes;    /* the least data moved for it */
+	const char *prov_source;      /* tp_prov_source_to_string() */
+};
 
 /* ---- the filesystems --------------------------------------------------------- */
 
@@ -154,6 +175,7 @@ struct fsent {
 	const char *granularity_source;
 	size_t n_skipping;     /* failed clusters left out of passes now */
 	double pressure;       /* last "some avg10" read; < 0: unknown */
+	struct fs_summary summary; /* after the last pass */
 };
 
 struct fsent *fsent_free(struct fsent *f);

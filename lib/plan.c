@@ -66,7 +66,10 @@ enum role {
 	ROLE_SKIP,     /* not a victim (o.skip); a target still */
 	ROLE_UNBACKED, /* the device holds no space for it: emptying it returns
 			* nothing, and a block written there would make the
-			* device back it.  Neither victim nor target. */
+			* device back it.  Or (dm-thin) its space is shared
+			* with a snapshot: emptying it frees nothing, and a
+			* write there breaks the sharing, which allocates.
+			* Neither victim nor target. */
 };
 
 struct tp_plan {
@@ -185,7 +188,8 @@ static int choose_victims(struct tp_plan *p)
 		tp_clustermap_get(p->map, i, &c);
 		if (c.used == 0)
 			continue;
-		if (tp_provmap_get(p->o.prov, i) == TP_PROV_UNMAPPED) {
+		enum tp_prov pv = tp_provmap_get(p->o.prov, i);
+		if (pv == TP_PROV_UNMAPPED || pv == TP_PROV_SHARED) {
 			p->victim[i] = ROLE_UNBACKED;
 			continue;
 		}

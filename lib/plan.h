@@ -29,8 +29,9 @@ struct tp_plan_options {
 	bool need_lender;     /* borrow placement: a hole needs a lender */
 	const uint64_t *skip; /* cluster indexes not to choose as victims */
 	size_t n_skip;
-	/* Where known, the clusters the device holds no space for are
-	 * neither victims nor targets (NULL: every one may be). */
+	/* Where known, the clusters the device holds no space for, and
+	 * those it shares with a snapshot, are neither victims nor targets
+	 * (NULL: every one may be). */
 	const struct tp_provmap *prov;
 };
 

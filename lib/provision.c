@@ -10,12 +10,18 @@
  *         the file's allocation by FIEMAP, at the backing filesystem's
  *         unit.  FIEMAP, not SEEK_DATA: an unwritten (fallocated or
  *         zeroed-out) extent holds space, yet SEEK_DATA calls it a hole.
+ *   dm-thin  a dm thin device (an LVM thin LV): the pool's metadata
+ *         (lib/pool.c), at the pool's data block; a block another thin
+ *         device maps too (a snapshot) is shared.  A metadata snapshot
+ *         found held already is not used: the map is unknown then, and
+ *         its warning says why.
  *   none  anything else: every cluster unknown, and the report says so.
  * A cluster is provisioned when any byte of it is.
  */
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,11 +30,14 @@
 #include "basic/cleanup.h"
 #include "basic/macros.h"
 #include "kio/kio.h"
+#include "pool.h"
 
 struct tp_provmap {
 	enum tp_prov_source source;
 	struct tp_geometry geo;
 	uint8_t *state; /* enum tp_prov, one a whole cluster */
+	struct tp_pool *pool; /* dm-thin: the pool, even when source is NONE */
+	char *warning;
 };
 
 /* FIEMAP this many bytes of the file at a time, so that the extent list
@@ -41,6 +50,8 @@ struct tp_provmap *tp_provmap_free(struct tp_provmap *m)
 	if (!m)
 		return NULL;
 	free(m->state);
+	tp_pool_free(m->pool);
+	free(m->warning);
 	free(m);
 	return NULL;
 }
@@ -59,8 +70,10 @@ static const char *backing_file(const struct tp_device *dev)
 	return NULL;
 }
 
-/* Mark the clusters that [start, start + len) bytes of the file touch. */
-static void mark_range(struct tp_provmap *m, uint64_t start, uint64_t len)
+/* Mark the clusters that [start, start + len) bytes of the device touch
+ * with state: SHARED wins over MAPPED, which wins over UNMAPPED. */
+static void mark_state(struct tp_provmap *m, uint64_t start, uint64_t len,
+		       enum tp_prov state)
 {
 	const struct tp_geometry *g = &m->geo;
 	uint64_t first = g->first_cluster * g->granularity;
@@ -71,7 +84,61 @@ static void mark_range(struct tp_provmap *m, uint64_t start, uint64_t len)
 	start = MAX(start, first);
 	for (uint64_t c = (start - first) / g->granularity;
 	     c < g->clusters && first + c * g->granularity < end; c++)
-		m->state[c] = TP_PROV_MAPPED;
+		if (m->state[c] != TP_PROV_SHARED)
+			m->state[c] = state;
+}
+
+static void mark_range(struct tp_provmap *m, uint64_t start, uint64_t len)
+{
+	mark_state(m, start, len, TP_PROV_MAPPED);
+}
+
+static void mark_pool_run(uint64_t block, uint64_t n, bool shared, void *userdata)
+{
+	struct tp_provmap *m = userdata;
+	uint64_t bs = m->pool->block_size;
+
+	mark_state(m, block * bs, n * bs, shared ? TP_PROV_SHARED : TP_PROV_MAPPED);
+}
+
+/* A dm thin device: what its pool says.  The map stays unknown (source
+ * NONE) when the metadata cannot be read, with the pool's status kept and
+ * the reason in m->warning. */
+static int read_pool(struct tp_provmap *m, const struct tp_device *dev)
+{
+	int r = tp_pool_read(dev, &m->pool);
+
+	if (r == -ENODEV)
+		return 0; /* not a thin device */
+	if (r < 0) {
+		if (asprintf(&m->warning, "cannot read the device-mapper table or "
+			     "thin pool of %s: %s", dev->device, strerror(-r)) < 0)
+			m->warning = NULL;
+		return 0;
+	}
+	memset(m->state, TP_PROV_UNMAPPED, MAX(m->geo.clusters, 1));
+	r = tp_pool_read_mappings(m->pool, mark_pool_run, m);
+	if (r >= 0) {
+		m->source = TP_PROV_SOURCE_DM_THIN;
+		return 0;
+	}
+	memset(m->state, TP_PROV_UNKNOWN, MAX(m->geo.clusters, 1));
+	if (r == -EBUSY)
+		r = asprintf(&m->warning, "thin pool %s: a metadata snapshot is held "
+			     "already (left by a crash, or another tool's): not "
+			     "used, so provisioning is unknown; if nothing uses it, "
+			     "`dmsetup message %s 0 release_metadata_snap`",
+			     m->pool->name, m->pool->name);
+	else if (r == -ENOENT)
+		r = asprintf(&m->warning, "thin pool %s: no thin_dump "
+			     "(thin-provisioning-tools) to read its metadata: "
+			     "provisioning unknown", m->pool->name);
+	else
+		r = asprintf(&m->warning, "thin pool %s: cannot read its metadata: "
+			     "%s; provisioning unknown", m->pool->name, strerror(-r));
+	if (r < 0)
+		m->warning = NULL;
+	return 0;
 }
 
 static int read_file(struct tp_provmap *m, int fd)
@@ -127,6 +194,10 @@ int tp_provmap_read(const struct tp_device *dev, const struct tp_geometry *geo,
 			return r;
 		else
 			m->source = TP_PROV_SOURCE_FILE;
+	} else {
+		r = read_pool(m, dev);
+		if (r < 0)
+			return r;
 	}
 	*ret = TAKE_PTR(m);
 	return 0;
@@ -151,6 +222,8 @@ const char *tp_prov_source_to_string(enum tp_prov_source s)
 		return "none";
 	case TP_PROV_SOURCE_FILE:
 		return "file";
+	case TP_PROV_SOURCE_DM_THIN:
+		return "dm-thin";
 	}
 	return "unknown";
 }
@@ -171,12 +244,25 @@ int tp_provmap_delta(const struct tp_device *dev, const struct tp_provmap *befor
 		return -ENODATA;
 	for (uint64_t c = 0; c < before->geo.clusters; c++) {
 		enum tp_prov a = before->state[c], b = after->state[c];
-		if (a == TP_PROV_MAPPED && b == TP_PROV_UNMAPPED)
+		if ((a == TP_PROV_MAPPED || a == TP_PROV_SHARED) && b == TP_PROV_UNMAPPED)
 			released++;
-		else if (a == TP_PROV_UNMAPPED && b == TP_PROV_MAPPED)
+		else if (a == TP_PROV_UNMAPPED && (b == TP_PROV_MAPPED || b == TP_PROV_SHARED))
 			provisioned++;
+		else if (a == TP_PROV_SHARED && b == TP_PROV_MAPPED)
+			provisioned++; /* a write broke the sharing (or the
+					* snapshot is gone) */
 	}
 	*ret_released = released;
 	*ret_provisioned = provisioned;
 	return 0;
+}
+
+const struct tp_pool *tp_provmap_pool(const struct tp_provmap *m)
+{
+	return m ? m->pool : NULL;
+}
+
+const char *tp_provmap_warning(const struct tp_provmap *m)
+{
+	return m ? m->warning : NULL;
 }

@@ -63,10 +63,14 @@ int tp_summarize(const struct tp_clustermap *map, const struct tp_provmap *prov,
 		enum tp_prov pv = tp_provmap_get(prov, i);
 		if (pv != TP_PROV_UNMAPPED)
 			s->provisioned++;
+		if (pv == TP_PROV_SHARED)
+			s->shared++;
 		switch (tp_cluster_state(g, &c)) {
 		case TP_CLUSTER_EMPTY:
 			s->empty++;
-			if (pv != TP_PROV_UNMAPPED)
+			/* a shared one: trimming it unmaps it from the
+			 * volume, yet the snapshot keeps the space */
+			if (pv != TP_PROV_UNMAPPED && pv != TP_PROV_SHARED)
 				s->empty_provisioned++;
 			continue;
 		case TP_CLUSTER_FULL:
@@ -82,6 +86,12 @@ int tp_summarize(const struct tp_clustermap *map, const struct tp_provmap *prov,
 			/* never written: emptying it returns nothing, and
 			 * its holes are no target (plan.c) */
 			s->used_unprovisioned++;
+			continue;
+		}
+		if (pv == TP_PROV_SHARED) {
+			/* a snapshot pins it: emptying it frees nothing,
+			 * and a write into it allocates (plan.c) */
+			s->used_shared++;
 			continue;
 		}
 		s->hole_blocks += C - MIN(c.used, C);

@@ -76,6 +76,16 @@ const char *tp_blocker_to_string(enum tp_blocker b)
 	case TP_BLOCKER_BLOCK_SIZE:
 		return "the block size differs from the page size: online "
 		       "compaction is not supported";
+	case TP_BLOCKER_POOL_NEEDS_CHECK:
+		return "the thin pool needs checking (needs_check): run "
+		       "thin_check (lvconvert --repair) first";
+	case TP_BLOCKER_POOL_READ_ONLY:
+		return "the thin pool is read-only or failed";
+	case TP_BLOCKER_POOL_OUT_OF_SPACE:
+		return "the thin pool is out of data space";
+	case TP_BLOCKER_POOL_MARGIN:
+		return "the thin pool's free data space is below the margin "
+		       "(--pool-margin, pool_margin)";
 	}
 	return "unknown";
 }

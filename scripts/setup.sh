@@ -8,7 +8,7 @@ packages=(
 	# build
 	gcc clang make autoconf automake pkg-config
 	libext2fs-dev comerr-dev libblkid-dev libmount-dev libjson-c-dev
-	libcmocka-dev libsystemd-dev libinih-dev
+	libcmocka-dev libsystemd-dev libinih-dev libdevmapper-dev libexpat1-dev
 	# tests and demo (systemd: systemd-analyze for the unit's test; strace:
 	# how offline-crash sees the superblock written)
 	e2fsprogs util-linux xfsprogs python3 coreutils systemd strace
@@ -38,6 +38,6 @@ cd "$top"
 [ -x configure ] && [ configure -nt configure.ac ] || autoreconf -fi
 mkdir -p build
 cd build
-[ -f Makefile ] || ../configure -q --sysconfdir=/etc --localstatedir=/var ${THINPACK_CONFIGURE_FLAGS-}
+[ -f Makefile ] || ../configure -q --sysconfdir=/etc --localstatedir=/var --runstatedir=/run ${THINPACK_CONFIGURE_FLAGS-}
 make -j"$(nproc)" >/dev/null
 echo "setup: built $top/build/thinpack" >&2

@@ -75,6 +75,8 @@ static int report_one(const char *path, const struct report_options *o,
 							       t->dev->device, strerror(-r));
 		rep->prov = NULL;
 	}
+	if (tp_provmap_warning(rep->prov))
+		target_warn(t, "%s: %s", path, tp_provmap_warning(rep->prov));
 	r = tp_summarize(rep->map, rep->prov, o->curve, &rep->sum);
 	if (r < 0)
 		return target_fail(t, TP_EXIT_OPERATIONAL, "%s: %s", path, strerror(-r));
@@ -85,6 +87,10 @@ static int report_one(const char *path, const struct report_options *o,
 			       "their clusters count as pinned",
 			    path, rep->stats.unreadable_inodes);
 	rep->blocker = tp_blocker_to_string(tp_compaction_blocker(t->dev, &t->info, 0));
+	if (!rep->blocker)
+		/* what compact would refuse, at the default margin */
+		rep->blocker = tp_blocker_to_string(
+			tp_pool_blocker(tp_provmap_pool(rep->prov), TP_POOL_MARGIN_DEFAULT));
 	if (rep->blocker) {
 		target_warn(t, "%s: compaction is impossible: %s", path, rep->blocker);
 		t->exit |= TP_EXIT_NOTHING;
@@ -98,6 +104,43 @@ static int report_one(const char *path, const struct report_options *o,
 }
 
 /* ---- text ---------------------------------------------------------------- */
+
+/* The dm-thin pool under the volume, when it is on one. */
+static void print_pool(const struct tp_pool *p)
+{
+	char a[TP_SIZE_STR_MAX], b[TP_SIZE_STR_MAX];
+
+	if (!p)
+		return;
+	printf("  %-22s %s: %" PRIu64 " of %" PRIu64 " data blocks of %s in use (%u %% "
+	       "free), discards %s\n", "thin pool", p->name, p->used_blocks,
+	       p->total_blocks, tp_format_size(p->block_size, a),
+	       tp_pool_free_percent(p),
+	       p->discard_ignored ? "ignored" : p->discard_passdown ? "passed down" :
+								    "not passed down");
+	if (p->needs_check || p->read_only || p->out_of_data_space || p->held_root)
+		printf("  %-22s%s%s%s%s\n", "pool flags",
+		       p->needs_check ? " needs_check" : "",
+		       p->read_only ? " read_only" : "",
+		       p->out_of_data_space ? " out_of_data_space" : "",
+		       p->held_root ? " metadata_snapshot_held" : "");
+	printf("  %-22s %s, thin id %" PRIu64 ": %s mapped", "thin volume",
+	       p->thin_name, p->thin_id, tp_format_size(p->thin_mapped_bytes, a));
+	if (p->metadata_read)
+		printf(" (%" PRIu64 " blocks), %" PRIu64 " shared (%s)",
+		       p->mapped_blocks, p->shared_blocks,
+		       tp_format_size(p->shared_blocks * p->block_size, b));
+	printf("\n");
+	for (size_t i = 0; i < p->n_sharers; i++) {
+		printf("  %-22s thin id %" PRIu64, i ? "" : "shared with",
+		       p->sharers[i].dev_id);
+		if (p->sharers[i].name)
+			printf(" (%s)", p->sharers[i].name);
+		else
+			printf(" (not active)");
+		printf(": %" PRIu64 " blocks\n", p->sharers[i].blocks);
+	}
+}
 
 static void print_text(const struct fs_report *rep)
 {
@@ -146,14 +189,21 @@ static void print_text(const struct fs_report *rep)
 	else {
 		printf("  %-22s %" PRIu64 " clusters (%s)", "provisioned",
 		       s->provisioned, tp_prov_source_to_string(s->prov_source));
-		if (s->empty > s->empty_provisioned)
-			printf("; %" PRIu64 " empty ones hold no space already",
-			       s->empty - s->empty_provisioned);
+		/* empty and shared: held, but for the snapshot */
+		uint64_t gone = s->empty - s->empty_provisioned -
+				(s->shared - s->used_shared);
+		if (gone)
+			printf("; %" PRIu64 " empty ones hold no space already", gone);
 		if (s->used_unprovisioned)
 			printf("; %" PRIu64 " in use were never written",
 			       s->used_unprovisioned);
+		if (s->shared)
+			printf("; %" PRIu64 " shared with snapshots (%" PRIu64
+			       " in use): neither trim nor compaction frees them",
+			       s->shared, s->used_shared);
 		printf("\n");
 	}
+	print_pool(tp_provmap_pool(rep->prov));
 	printf("  %-22s %s\n", "trim returns now", tp_format_size(s->trim_now_bytes, a));
 	if (rep->blocker)
 		printf("  %-22s impossible: %s\n", "compaction", rep->blocker);
@@ -173,6 +223,53 @@ static void print_text(const struct fs_report *rep)
 }
 
 /* ---- JSON ---------------------------------------------------------------- */
+
+static json_object *pool_json(const struct tp_pool *p)
+{
+	json_object *j, *fl, *sh;
+
+	if (!p)
+		return NULL;
+	j = json_object_new_object();
+	json_add_str(j, "name", p->name);
+	json_add_str(j, "thin_name", p->thin_name);
+	json_add_u64(j, "thin_id", p->thin_id);
+	json_add_u64(j, "block_size", p->block_size);
+	json_add_u64(j, "used_blocks", p->used_blocks);
+	json_add_u64(j, "total_blocks", p->total_blocks);
+	json_add_u64(j, "free_percent", tp_pool_free_percent(p));
+	json_add_u64(j, "used_metadata_blocks", p->used_metadata_blocks);
+	json_add_u64(j, "total_metadata_blocks", p->total_metadata_blocks);
+	json_add_u64(j, "thin_mapped_bytes", p->thin_mapped_bytes);
+	json_add_bool(j, "metadata_read", p->metadata_read);
+	if (p->metadata_read) {
+		json_add_u64(j, "mapped_blocks", p->mapped_blocks);
+		json_add_u64(j, "shared_blocks", p->shared_blocks);
+		json_add_u64(j, "shared_bytes", p->shared_blocks * p->block_size);
+	} else {
+		json_object_object_add(j, "mapped_blocks", NULL);
+		json_object_object_add(j, "shared_blocks", NULL);
+		json_object_object_add(j, "shared_bytes", NULL);
+	}
+	sh = json_object_new_array();
+	for (size_t i = 0; i < p->n_sharers; i++) {
+		json_object *o = json_object_new_object();
+		json_add_u64(o, "thin_id", p->sharers[i].dev_id);
+		json_add_str(o, "name", p->sharers[i].name);
+		json_add_u64(o, "blocks", p->sharers[i].blocks);
+		json_object_array_add(sh, o);
+	}
+	json_object_object_add(j, "shared_with", sh);
+	fl = json_object_new_object();
+	json_add_bool(fl, "out_of_data_space", p->out_of_data_space);
+	json_add_bool(fl, "read_only", p->read_only);
+	json_add_bool(fl, "needs_check", p->needs_check);
+	json_add_bool(fl, "discard_passdown", p->discard_passdown);
+	json_add_bool(fl, "discard_ignored", p->discard_ignored);
+	json_add_bool(fl, "metadata_snapshot_held", p->held_root);
+	json_object_object_add(j, "flags", fl);
+	return j;
+}
 
 static json_object *to_json(const struct fs_report *rep, const struct report_options *o)
 {
@@ -233,7 +330,11 @@ static json_object *to_json(const struct fs_report *rep, const struct report_opt
 	json_add_u64(pv, "provisioned", s->provisioned);
 	json_add_u64(pv, "empty_provisioned", s->empty_provisioned);
 	json_add_u64(pv, "used_unprovisioned", s->used_unprovisioned);
+	json_add_u64(pv, "shared", s->shared);
+	json_add_u64(pv, "used_shared", s->used_shared);
+	json_add_str(pv, "warning", tp_provmap_warning(rep->prov));
 	json_object_object_add(j, "provisioning", pv);
+	json_object_object_add(j, "pool", pool_json(tp_provmap_pool(rep->prov)));
 
 	json_object *pr = json_object_new_object();
 	for (unsigned r = 0; r < _TP_PIN_MAX; r++)

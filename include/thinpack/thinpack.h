@@ -148,6 +148,11 @@ enum tp_blocker {
 	TP_BLOCKER_DATA_WRITEBACK, /* a mount with data=writeback */
 	TP_BLOCKER_NO_DISCARD,     /* TP_CHECK_DISCARD */
 	TP_BLOCKER_BLOCK_SIZE,     /* TP_CHECK_ONLINE: block size != page size */
+	/* tp_pool_blocker(): the dm-thin pool under the filesystem */
+	TP_BLOCKER_POOL_NEEDS_CHECK,  /* needs_check set: thin_check first */
+	TP_BLOCKER_POOL_READ_ONLY,    /* metadata read-only, or the pool failed */
+	TP_BLOCKER_POOL_OUT_OF_SPACE, /* out_of_data_space */
+	TP_BLOCKER_POOL_MARGIN,       /* free data space below the margin */
 };
 /* What is checked besides the filesystem's features and its mount's data
  * mode (which every compaction needs): */
@@ -220,14 +225,19 @@ enum tp_prov {
 	TP_PROV_MAPPED,   /* the device holds space for it */
 	TP_PROV_UNMAPPED, /* it holds none: nothing to trim, and a write
 			   * there would make it allocate */
+	TP_PROV_SHARED,   /* it holds space another device (a snapshot) maps
+			   * too: nothing the volume does frees it, and a
+			   * write there breaks the sharing and allocates */
 };
 enum tp_prov_source {
-	TP_PROV_SOURCE_NONE, /* no map: every cluster unknown */
-	TP_PROV_SOURCE_FILE, /* a loop device's backing file, or an image */
+	TP_PROV_SOURCE_NONE,    /* no map: every cluster unknown */
+	TP_PROV_SOURCE_FILE,    /* a loop device's backing file, or an image */
+	TP_PROV_SOURCE_DM_THIN, /* a dm-thin pool's metadata (lib/pool.c) */
 };
 const char *tp_prov_source_to_string(enum tp_prov_source s);
 
 struct tp_provmap;
+struct tp_pool;
 /* The provisioning of geo's whole clusters, from the best source dev
  * offers (lib/provision.c); a map of source NONE where it offers none. */
 int tp_provmap_read(const struct tp_device *dev, const struct tp_geometry *geo,
@@ -238,9 +248,64 @@ enum tp_prov_source tp_provmap_source(const struct tp_provmap *m);
 enum tp_prov tp_provmap_get(const struct tp_provmap *m, uint64_t cluster);
 /* Verified reclaim: read dev's map again and count the clusters before
  * held space for and it now does not (released), and the reverse
- * (provisioned: a compaction must never make any).  -ENODATA: no source. */
+ * (provisioned: a compaction must never make any; on dm-thin a cluster
+ * shared before and the volume's own now counts too: a write broke the
+ * sharing).  -ENODATA: no source. */
 int tp_provmap_delta(const struct tp_device *dev, const struct tp_provmap *before,
 		     uint64_t *ret_released, uint64_t *ret_provisioned);
+/* The dm-thin pool the map was read from (NULL for other devices): its
+ * status even when its metadata could not be read (source NONE then). */
+const struct tp_pool *tp_provmap_pool(const struct tp_provmap *m);
+/* Why the map is unknown, or less than it could be, in words; NULL if
+ * nothing to say.  Valid as long as m. */
+const char *tp_provmap_warning(const struct tp_provmap *m);
+
+/* ---- pool: the dm-thin pool under a thin device (lib/pool.c) ---------- */
+
+struct tp_pool_sharer {
+	uint64_t dev_id; /* the other thin device (a snapshot, an origin) */
+	char *name;      /* its device-mapper name; NULL when not active */
+	uint64_t blocks; /* of the volume's data blocks, those it maps too */
+};
+
+struct tp_pool {
+	/* From the device-mapper tables and status (libdevmapper). */
+	char *name;             /* device-mapper name of the pool */
+	char *thin_name;        /* ... and of the thin device */
+	dev_t devno, metadata_devno, data_devno;
+	uint64_t thin_id;       /* the thin device's id in the pool */
+	uint64_t block_size;    /* bytes: the pool's data block (chunk) */
+	uint64_t used_blocks, total_blocks;            /* data */
+	uint64_t used_metadata_blocks, total_metadata_blocks;
+	uint64_t thin_mapped_bytes; /* the thin device's status */
+	bool out_of_data_space;
+	bool read_only;         /* metadata read-only, or the pool failed */
+	bool needs_check;
+	bool discard_passdown;  /* discards reach the data device */
+	bool discard_ignored;   /* the pool ignores discards */
+	bool held_root;         /* a metadata snapshot was held when read */
+	/* From the pool's metadata (tp_provmap_read()), when it could be
+	 * read: the volume's data blocks, and those another device maps
+	 * too, by device. */
+	bool metadata_read;
+	uint64_t mapped_blocks, shared_blocks;
+	struct tp_pool_sharer *sharers;
+	size_t n_sharers;
+};
+
+/* The pool under dev when dev is a dm thin device (an LVM thin LV is
+ * one), from the tables and status only.  -ENODEV: not a dm thin device
+ * (or a thin device under a partition, a linear mapping or a loop
+ * device: not supported). */
+int tp_pool_read(const struct tp_device *dev, struct tp_pool **ret);
+struct tp_pool *tp_pool_free(struct tp_pool *p);
+/* Free data space, in percent of the pool's (rounded down). */
+unsigned tp_pool_free_percent(const struct tp_pool *p);
+/* Whether compaction may write on this pool: TP_BLOCKER_NONE, or the
+ * first of the TP_BLOCKER_POOL_* that holds.  margin: percent of the
+ * pool's data blocks that must stay free. */
+#define TP_POOL_MARGIN_DEFAULT 5
+enum tp_blocker tp_pool_blocker(const struct tp_pool *p, unsigned margin);
 
 /* ---- scan: per-cluster occupancy ---------------------------------------- */
 
@@ -359,6 +424,11 @@ struct tp_summary {
 	uint64_t empty_provisioned;   /* of them empty: what trim returns now */
 	uint64_t used_unprovisioned;  /* non-empty, yet holding no space (never
 				       * written: lazy inode tables...) */
+	uint64_t shared;              /* of the provisioned, those whose space
+				       * another device maps too (dm-thin
+				       * snapshots): neither trim nor
+				       * compaction frees them */
+	uint64_t used_shared;         /* of them non-empty */
 	uint64_t trim_now_bytes;      /* empty_provisioned, in bytes */
 	uint64_t compaction_bytes;    /* bound * granularity */
 	uint64_t compaction_io_bytes; /* min_io_blocks * block size */
@@ -431,6 +501,9 @@ struct tp_compact_options {
 	uint64_t max_io;         /* bytes; 0: no limit */
 	enum tp_placement placement;
 	long fallocate2_nr;
+	/* On a dm-thin pool: percent of its data blocks that must stay free
+	 * (tp_pool_blocker()). */
+	unsigned pool_margin;
 	bool dry_run;
 	bool trim;               /* FITRIM the clusters emptied */
 	const uint64_t *pinned_inodes;
@@ -480,6 +553,9 @@ struct tp_compact_result {
 	/* fallocate2 was asked for and this kernel has none: placed with
 	 * borrow instead. */
 	bool fallocate2_missing;
+	/* -EOPNOTSUPP: EXT4_IOC_MOVE_EXT refused a movable file, so the
+	 * mount refuses them all; the run stopped there. */
+	bool move_refused;
 	unsigned passes;           /* scan-plan-move rounds */
 	/* Clusters (numbers on the whole device) chosen and not emptied,
 	 * for the caller to skip for a while; tp_compact_result_clear(). */
@@ -504,7 +580,9 @@ struct tp_compact_result {
  * with tp_fs_open_rw() (tp_fs_open() for a dry run); min_age does not
  * apply; -EUCLEAN when the block bitmaps disagree with the owners of the
  * blocks (ret->owned_free_ranges, ret->overcounted_blocks), before any
- * write.  Per-file failures are counted in ret->skipped, never returned.
+ * write.  -ENOSPC: a dm-thin pool that tp_pool_blocker() refuses, before
+ * anything moves (a dry run goes on).  Per-file failures are counted in
+ * ret->skipped, never returned.
  */
 int tp_compact(const struct tp_device *dev, struct tp_fs *fs,
 	       const struct tp_geometry *geo, const struct tp_compact_options *o,

@@ -7,6 +7,7 @@
  * what the device took back after.
  */
 
+#include <errno.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -65,6 +66,11 @@ int tp_compact(const struct tp_device *dev, struct tp_fs *fs,
 	 * counts is the one measured there, where it can be. */
 	if (tp_provmap_read(dev, geo, &before) < 0)
 		before = NULL;
+	/* The front ends ask tp_pool_blocker() first and say why; this is
+	 * the engine's own guard. */
+	if (!o->dry_run && tp_provmap_pool(before) &&
+	    tp_pool_blocker(tp_provmap_pool(before), o->pool_margin) != TP_BLOCKER_NONE)
+		return -ENOSPC;
 	/* Offline is a placement of its own: libext2fs allocates each
 	 * target exactly, on a filesystem nothing else has mounted. */
 	start = tp_now();

@@ -314,6 +314,63 @@ def provisioned_clusters(path, granularity, first, n):
     return prov
 
 
+def thin_clusters(device, granularity, first, n):
+    """On a dm thin device, each of the n clusters from cluster first:
+    "u" unmapped, "m" mapped by it alone, "s" mapped by another thin
+    device too -- from `dmsetup table` and thin_dump's XML (ElementTree)
+    through a metadata snapshot of our own.  None when not a thin device."""
+    run = lambda *a: subprocess.run(a, check=True, capture_output=True,
+                                    text=True).stdout
+    st = os.stat(device)
+    devno = "%d:%d" % (os.major(st.st_rdev), os.minor(st.st_rdev))
+    try:
+        table = run("dmsetup", "table", "-j", devno.split(":")[0],
+                    "-m", devno.split(":")[1]).split()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    if len(table) < 5 or table[2] != "thin":
+        return None
+    pool, thin_id = table[3], int(table[4])
+    pmaj, pmin = pool.split(":")
+    ptable = run("dmsetup", "table", "-j", pmaj, "-m", pmin).split()
+    pname = run("dmsetup", "info", "-c", "--noheadings", "-o", "name",
+                "-j", pmaj, "-m", pmin).strip()
+    mmaj, mmin = ptable[3].split(":")
+    mname = run("dmsetup", "info", "-c", "--noheadings", "-o", "name",
+                "-j", mmaj, "-m", mmin).strip()
+    block = int(ptable[5]) * 512
+    owners = {}    # data block -> how many devices map it
+    mine = []      # (origin block, data block) of the device
+    run("dmsetup", "message", pname, "0", "reserve_metadata_snap")
+    try:
+        dump = run("thin_dump", "--metadata-snap", "-f", "xml",
+                   "/dev/mapper/" + mname)
+    finally:
+        run("dmsetup", "message", pname, "0", "release_metadata_snap")
+    for dev in ET.fromstring(dump).iter("device"):
+        ours = int(dev.get("dev_id")) == thin_id
+        for m in dev:
+            if m.tag == "single_mapping":
+                o, d, ln = int(m.get("origin_block")), int(m.get("data_block")), 1
+            elif m.tag == "range_mapping":
+                o, d, ln = (int(m.get("origin_begin")), int(m.get("data_begin")),
+                            int(m.get("length")))
+            else:
+                continue
+            for i in range(ln):
+                owners[d + i] = owners.get(d + i, 0) + 1
+                if ours:
+                    mine.append((o + i, d + i))
+    state = ["u"] * n
+    for o, d in mine:
+        s = "s" if owners[d] > 1 else "m"
+        for c in range(o * block // granularity,
+                       -(-(o + 1) * block // granularity)):
+            if first <= c < first + n and state[c - first] != "s":
+                state[c - first] = s
+    return state
+
+
 def oracle(device, mountpoint, granularity, offset, min_age, curve_points,
            now=None):
     if now is None:
@@ -334,29 +391,38 @@ def oracle(device, mountpoint, granularity, offset, min_age, curve_points,
                 movable[c] += 1
 
     backing = backing_file(device)
-    prov = (provisioned_clusters(backing, granularity, c0, nclusters)
-            if backing else [True] * nclusters)
-    pv = {"source": "file" if backing else "none", "provisioned": sum(prov),
-          "empty_provisioned": 0, "used_unprovisioned": 0}
-    for u, p in zip(used, prov):
-        if u == 0 and p:
+    thin = None if backing else thin_clusters(device, granularity, c0, nclusters)
+    if thin is not None:
+        prov = [t != "u" for t in thin]
+        shared = [t == "s" for t in thin]
+    else:
+        prov = (provisioned_clusters(backing, granularity, c0, nclusters)
+                if backing else [True] * nclusters)
+        shared = [False] * nclusters
+    pv = {"source": "file" if backing else "dm-thin" if thin is not None else "none",
+          "provisioned": sum(prov), "empty_provisioned": 0,
+          "used_unprovisioned": 0, "shared": sum(shared), "used_shared": 0}
+    for u, p, sh in zip(used, prov, shared):
+        if u == 0 and p and not sh:
             pv["empty_provisioned"] += 1
         elif u > 0 and not p:
             pv["used_unprovisioned"] += 1
+        elif u > 0 and sh:
+            pv["used_shared"] += 1
     res = {"total": nclusters, "full": 0, "partial": 0, "empty": 0,
            "pinned": 0, "eligible": 0, "edge": touched - nclusters}
     holes = 0
     used_sum = movable_sum = 0
     victims = []
-    for u, m, p in zip(used, movable, prov):
+    for u, m, p, sh in zip(used, movable, prov, shared):
         if u == 0:
             res["empty"] += 1
             continue
         res["full" if u == C else "partial"] += 1
         used_sum += u
         movable_sum += min(m, u)
-        if not p:
-            continue  # holds no space: neither victim nor target
+        if not p or sh:
+            continue  # holds no space, or shares it: neither victim nor target
         holes += C - u
         if m >= u:
             res["eligible"] += 1
