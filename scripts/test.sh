@@ -38,10 +38,15 @@ check() {
 
 check "$top/build"
 
-# The VM tier on the oldest and the newest kernel of tests/vm/kernels.list
-# (make check-vm runs them all): real LVM and dm-thin pools in qemu.
-echo "== the VM tier: make check-vm VM_KERNELS='bookworm newest'" >&2
-make -C "$top/build" check-vm VM_KERNELS='bookworm newest' || status=1
+# The VM tier (make check-vm runs every scenario on every kernel of
+# tests/vm/kernels.list): real LVM and dm-thin pools in qemu.  Within CI's
+# time, the oldest kernel runs every scenario but the 1 MiB-chunk variant
+# of lvm-thin, the newest those that depend most on the kernel.
+vm_old="lvm-thin lvm-thin-snapshot cloud-volume move-semantics powercut-logwrites"
+vm_new="lvm-thin-snapshot move-semantics powercut-logwrites"
+echo "== the VM tier: bookworm ($vm_old), newest ($vm_new)" >&2
+VM_SCENARIOS=$vm_old make -C "$top/build" check-vm VM_KERNELS=bookworm || status=1
+VM_SCENARIOS=$vm_new make -C "$top/build" check-vm VM_KERNELS=newest || status=1
 
 # build DIR CONFIGURE-ARGS...: configure (once, or again if it was without
 # -Werror) and build in DIR.
