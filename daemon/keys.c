@@ -69,8 +69,8 @@ static const struct key keys[_KEY_MAX] = {
 		       "FITRIM the clusters emptied" },
 	[KEY_METRICS_FILE] = { "metrics_file", T_PATH, true, OFF(metrics_file), 0, 0,
 			       NULL, "PATH|none",
-			       "Prometheus text file (default: thinpack.prom in "
-			       "the runtime directory)" },
+			       "Prometheus text file (thinpack.prom in node_exporter's "
+			       "textfile directory, or the runtime directory)" },
 };
 
 /* ---- values ------------------------------------------------------------------- */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -154,6 +155,25 @@ static json_object *settings_json(const struct settings *s)
 	return o;
 }
 
+static json_object *summary_json(const struct fs_summary *s)
+{
+	json_object *o = json_object_new_object();
+
+	add_double(o, "time", s->when);
+	add_u64(o, "total", s->total);
+	add_u64(o, "empty", s->empty);
+	add_u64(o, "partial", s->partial);
+	add_u64(o, "full", s->full);
+	add_u64(o, "pinned", s->pinned);
+	add_u64(o, "eligible", s->eligible);
+	add_u64(o, "bound_clusters", s->bound);
+	add_u64(o, "trim_now_bytes", s->trim_now_bytes);
+	add_u64(o, "reclaimable_bytes", s->reclaimable_bytes);
+	add_u64(o, "reclaim_io_bytes", s->reclaim_io_bytes);
+	add_string(o, "provisioning", s->prov_source);
+	return o;
+}
+
 static int status_write(const struct daemon *d, const char *path)
 {
 	json_object *root = json_object_new_object(), *arr = json_object_new_array();
@@ -192,6 +212,8 @@ static int status_write(const struct daemon *d, const char *path)
 		json_object_object_add(o, "last_pass", f->st.last.start ?
 						       pass_json(&f->st.last) : NULL);
 		json_object_object_add(o, "totals", totals_to_json(&f->st.t));
+		json_object_object_add(o, "summary", f->summary.when ?
+						     summary_json(&f->summary) : NULL);
 		json_object_array_add(arr, o);
 	}
 	json_object_object_add(root, "filesystems", arr);
@@ -234,22 +256,29 @@ static void family(FILE *out, const char *name, enum mtype t, const char *help)
 		t == COUNTER ? "counter" : "gauge");
 }
 
-/* One sample per filesystem of metric NAME: EXPR, of C type CTYPE, printed
- * with FMT. */
-#define PER_FS(name, type, help, fmt, ctype, expr)                             \
+/* One sample per filesystem for which COND holds of metric NAME: EXPR, of
+ * C type CTYPE, printed with FMT. */
+#define PER_FS_IF(name, type, help, fmt, ctype, cond, expr)                    \
 	do {                                                                   \
 		family(out, name, type, help);                                 \
 		for (size_t i_ = 0; i_ < d->n_fs; i_++) {                      \
 			const struct fsent *f = d->fs[i_];                     \
+			if (!(cond))                                           \
+				continue;                                      \
 			fputs(name, out);                                      \
 			labels(out, f, NULL, NULL);                            \
 			fprintf(out, " " fmt "\n", (ctype)(expr));             \
 		}                                                              \
 	} while (0)
+#define PER_FS(name, type, help, fmt, ctype, expr) \
+	PER_FS_IF(name, type, help, fmt, ctype, true, expr)
 #define PER_FS_U64(name, type, help, expr) \
 	PER_FS(name, type, help, "%" PRIu64, uint64_t, expr)
 #define PER_FS_DOUBLE(name, type, help, expr) \
 	PER_FS(name, type, help, "%.3f", double, expr)
+/* The summary after the last pass: no sample before the first one. */
+#define PER_FS_SUMMARY(name, help, expr) \
+	PER_FS_IF(name, GAUGE, help, "%" PRIu64, uint64_t, f->summary.when, expr)
 
 static int metrics_write(const struct daemon *d, const char *path)
 {
@@ -331,6 +360,46 @@ static int metrics_write(const struct daemon *d, const char *path)
 	PER_FS_U64("thinpack_io_rate_limit_bytes_per_second", GAUGE,
 		   "The io_rate setting (0: no limit).", f->s.io_rate);
 
+	/* The stranded space, as thinpack report counts it, after the last
+	 * pass (none before the first since thinpackd started). */
+	family(out, "thinpack_clusters", GAUGE,
+	       "Whole clusters of the filesystem by occupancy after the last "
+	       "pass: empty, partial, full; pinned: partial ones holding "
+	       "unmovable blocks.");
+	for (size_t i = 0; i < d->n_fs; i++) {
+		const struct fsent *f = d->fs[i];
+		const struct {
+			const char *state;
+			uint64_t n;
+		} c[] = {
+			{ "empty", f->summary.empty },
+			{ "partial", f->summary.partial },
+			{ "full", f->summary.full },
+			{ "pinned", f->summary.pinned },
+		};
+		if (!f->summary.when)
+			continue;
+		for (size_t k = 0; k < ELEMENTSOF(c); k++) {
+			fputs("thinpack_clusters", out);
+			labels(out, f, "state", c[k].state);
+			fprintf(out, " %" PRIu64 "\n", c[k].n);
+		}
+	}
+	PER_FS_SUMMARY("thinpack_trim_now_bytes",
+		       "Empty clusters the device holds space for: what a trim "
+		       "returns now.", f->summary.trim_now_bytes);
+	PER_FS_SUMMARY("thinpack_reclaimable_bytes",
+		       "What compaction could return at most (the bound of "
+		       "thinpack report), after the last pass.",
+		       f->summary.reclaimable_bytes);
+	PER_FS_SUMMARY("thinpack_reclaim_io_bytes",
+		       "The least data compaction must move to return "
+		       "thinpack_reclaimable_bytes.", f->summary.reclaim_io_bytes);
+	PER_FS_IF("thinpack_summary_timestamp_seconds", GAUGE,
+		  "When the figures of what is left were counted (the scan "
+		  "after the last pass).", "%.3f", double, f->summary.when,
+		  f->summary.when);
+
 	if (fclose(out) != 0)
 		return -ENOMEM;
 	r = write_file_atomic(path, buf, len, 0644);
@@ -339,13 +408,25 @@ static int metrics_write(const struct daemon *d, const char *path)
 
 /* ---- both ----------------------------------------------------------------------------- */
 
+/* Where node_exporter's textfile collector reads *.prom on Debian
+ * (prometheus-node-exporter); THINPACK_TEXTFILE_DIR names another. */
+#define TEXTFILE_DIR "/var/lib/prometheus/node-exporter"
+
+/* metrics_file; by default thinpack.prom in the textfile collector's
+ * directory when there is one, else in the runtime directory. */
 static const char *metrics_path(const struct daemon *d, char **buf)
 {
 	const char *m = config_global(d->config)->s.metrics_file;
+	const char *dir = getenv("THINPACK_TEXTFILE_DIR");
+	struct stat st;
 
 	if (m)
 		return *m ? m : NULL;
-	if (asprintf(buf, "%s/thinpack.prom", d->runtime_dir) < 0)
+	if (!dir || !*dir)
+		dir = TEXTFILE_DIR;
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		dir = d->runtime_dir;
+	if (asprintf(buf, "%s/thinpack.prom", dir) < 0)
 		return NULL;
 	return *buf;
 }
