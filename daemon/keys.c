@@ -152,9 +152,9 @@ static const char *parse_value(const struct key *k, const char *v,
 			*(uint64_t *)field = 0;
 			return NULL;
 		}
-		if (tp_parse_size(v, &u) < 0 || !tp_is_power_of_2(u) || u < 512) {
-			snprintf(buf, bufsz, "'%s' is not a power of two of at least "
-				 "512 bytes (like 64K, 1M or 4M), or auto", v);
+		if (tp_parse_size(v, &u) < 0 || u < 512 || u % 512) {
+			snprintf(buf, bufsz, "'%s' is not a multiple of 512 bytes "
+				 "(like 64K, 192K, 1M or 4M), or auto", v);
 			return buf;
 		}
 		*(uint64_t *)field = u;

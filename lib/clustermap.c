@@ -24,7 +24,9 @@ int tp_geometry_init(struct tp_geometry *g, uint32_t block_size,
 
 	if (!tp_is_power_of_2(block_size))
 		return -EINVAL;
-	if (!tp_is_power_of_2(granularity) || granularity < block_size)
+	/* Not always a power of two: LVM makes thin pools of any multiple
+	 * of 64 KiB (192 KiB chunks, say). */
+	if (granularity < block_size || granularity % block_size)
 		return -EINVAL;
 	if (offset % block_size)
 		return -EXDEV;

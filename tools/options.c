@@ -19,9 +19,9 @@ int parse_granularity_option(const char *arg, uint64_t *ret)
 {
 	uint64_t v;
 
-	if (tp_parse_size(arg, &v) < 0 || !tp_is_power_of_2(v) || v < 512) {
-		log_error("--granularity '%s': expected a power of two of at least "
-			  "512 bytes, like 64K, 1M or 4M", arg);
+	if (tp_parse_size(arg, &v) < 0 || v < 512 || v % 512) {
+		log_error("--granularity '%s': expected a multiple of 512 bytes, "
+			  "like 64K, 192K, 1M or 4M", arg);
 		return -EINVAL;
 	}
 	*ret = v;

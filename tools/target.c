@@ -148,14 +148,15 @@ int target_open(struct target *t, const char *path, uint64_t granularity)
 			     dev->offset, gran);
 	if (r == -EINVAL && dev->granularity_source == TP_GRANULARITY_OPTION)
 		return target_fail(t, TP_EXIT_USAGE,
-				   "%s: granularity %" PRIu64 " is smaller than the "
-				   "filesystem's block size (%" PRIu32 ")",
+				   "%s: granularity %" PRIu64 " is not a multiple of "
+				   "the filesystem's block size (%" PRIu32 ")",
 				   path, gran, t->info.block_size);
 	if (r == -EINVAL)
 		return target_fail(t, TP_EXIT_OPERATIONAL,
 				   "%s: %s reports a discard granularity of %" PRIu64
-				   " bytes, which is not a power of two; pass "
-				   "--granularity", path, dev->device, gran);
+				   " bytes, not a multiple of the filesystem's block "
+				   "size (%" PRIu32 "); pass --granularity", path,
+				   dev->device, gran, t->info.block_size);
 	if (r == -EXDEV)
 		return target_fail(t, TP_EXIT_OPERATIONAL,
 				   "%s: the filesystem starts at byte %" PRIu64 " of "

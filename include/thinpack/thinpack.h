@@ -180,7 +180,7 @@ struct tp_geometry {
 };
 
 /*
- * -EINVAL: granularity not a power of two or smaller than a block;
+ * -EINVAL: granularity smaller than a block or not a multiple of one;
  * -EXDEV: offset not a multiple of the block size;
  * -E2BIG: more than 2^31 blocks per cluster.
  */

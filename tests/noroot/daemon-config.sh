@@ -36,7 +36,7 @@ bad '[*]' 'slack = -1' -- "@:2: slack: '-1' is not a whole number from 0 to 99"
 bad '[global]' 'pressure_limit = high' -- \
 	"@:2: pressure_limit: 'high' is not a percentage from 0 to 100, or off"
 bad '[global]' 'granularity = 3000' -- \
-	"@:2: granularity: '3000' is not a power of two of at least 512 bytes (like 64K, 1M or 4M), or auto"
+	"@:2: granularity: '3000' is not a multiple of 512 bytes (like 64K, 192K, 1M or 4M), or auto"
 bad '[global]' 'placement = fast' -- "@:2: placement: 'fast' is not auto, borrow or fallocate2[:NR]"
 bad '[global]' 'trim = maybe' -- "@:2: trim: 'maybe' is not yes or no"
 bad '[global]' 'metrics_file = x.prom' -- "@:2: metrics_file: 'x.prom' is not an absolute path, or none"

@@ -18,11 +18,13 @@ tp_expect_exit 8 'no such file or directory' -- report "$TP_WORK/nonexistent"
 tp_expect_exit 8 'no PATH given' -- report
 tp_expect_exit 8 'unknown command' -- frobnicate
 tp_expect_exit 8 'unrecognized option|invalid option' -- report --frob "$TP_MNT"
-for g in 3000 abc 0 1.5K 256 -1M 64KX; do
-	tp_expect_exit 8 "--granularity '$g': expected a power of two" -- report --granularity "$g" "$TP_MNT"
+for g in 3000 abc 0 256 -1M 64KX; do
+	tp_expect_exit 8 "--granularity '$g': expected a multiple of 512 bytes" -- report --granularity "$g" "$TP_MNT"
 done
-tp_expect_exit 8 'granularity 1024 is smaller than the filesystem.s block size \(4096\)' -- \
+tp_expect_exit 8 'granularity 1024 is not a multiple of the filesystem.s block size \(4096\)' -- \
 	report --granularity 1K "$TP_MNT"
+tp_expect_exit 8 'granularity 1536 is not a multiple of the filesystem.s block size \(4096\)' -- \
+	report --granularity 1.5K "$TP_MNT"
 for a in abc 1x -5 1.5; do
 	tp_expect_exit 8 "--min-age '$a': expected a duration" -- report --min-age "$a" "$TP_MNT"
 done

@@ -239,6 +239,18 @@ static void test_offset(void **state)
 	assert_int_equal(g.clusters, 255);
 	assert_int_equal(g.edge_clusters, 2);
 
+	/* and at 192 KiB, an LVM chunk size that is no power of two: C = 48,
+	 * off = 257, first whole device cluster 6 (288); device blocks
+	 * 257..262400 touch clusters 5..5466, 6..5465 whole */
+	g = init_ok(4096, blocks, offset, 192 * KiB);
+	assert_int_equal(g.cluster_blocks, 48);
+	assert_int_equal(g.first_cluster, 6);
+	assert_int_equal(g.first_block, 31);
+	assert_int_equal(g.clusters, 5460);
+	assert_int_equal(g.edge_clusters, 2);
+	assert_int_equal(tp_blk_to_cluster(&g, 31 + 48 * 5 + 47), 5);
+	assert_int_equal(tp_cluster_to_blk(&g, 5), 31 + 48 * 5);
+
 	/* an offset that is a multiple of the granularity changes nothing
 	 * but first_cluster */
 	g = init_ok(4096, blocks, 3 * MiB, MiB);
@@ -353,9 +365,9 @@ static void test_errors(void **state)
 	memset(&g, 0x5a, sizeof(g));
 	before = g;
 
-	/* granularity not a power of two */
-	assert_int_equal(tp_geometry_init(&g, 4096, 1000, 0, 3 * MiB), -EINVAL);
-	assert_int_equal(tp_geometry_init(&g, 4096, 1000, 0, MiB + 4096), -EINVAL);
+	/* granularity not a multiple of the block size */
+	assert_int_equal(tp_geometry_init(&g, 4096, 1000, 0, MiB + 512), -EINVAL);
+	assert_int_equal(tp_geometry_init(&g, 4096, 1000, 0, 3 * 4096 + 2048), -EINVAL);
 	assert_int_equal(tp_geometry_init(&g, 4096, 1000, 0, 0), -EINVAL);
 	/* granularity smaller than a block */
 	assert_int_equal(tp_geometry_init(&g, 4096, 1000, 0, 2048), -EINVAL);
@@ -392,7 +404,10 @@ static void test_random_against_brute_force(void **state)
 	rng_state = s;
 	for (unsigned i = 0; i < n; i++) {
 		uint32_t bs = block_sizes[rng_below(4)];
-		uint64_t C = UINT64_C(1) << rng_below(8); /* 1..128 */
+		/* 1..128: a power of two, or (a pool of 192 KiB chunks,
+		 * say) any number */
+		uint64_t C = rng_below(2) ? UINT64_C(1) << rng_below(8) :
+					    1 + rng_below(128);
 		uint64_t off = rng_below(4) == 0 ? C * rng_below(4)
 						 : rng_below(4 * C + 3);
 		uint64_t blocks = 1 + (rng_below(3) == 0 ? rng_below(2 * C + 1)
@@ -426,7 +441,7 @@ static void test_exhaustive_small(void **state)
 	char ctx[160];
 
 	(void)state;
-	for (uint64_t C = 1; C <= 16; C *= 2)
+	for (uint64_t C = 1; C <= 16; C++)
 		for (uint64_t off = 0; off <= 2 * C + 1; off++)
 			for (uint64_t blocks = 1; blocks <= 64; blocks++) {
 				snprintf(ctx, sizeof(ctx),
