@@ -19,6 +19,11 @@
  * Supported: a filesystem directly on a dm thin device (an LVM thin LV is
  * one).  A thin device under a partition, a linear mapping (kpartx) or a
  * loop device is not recognised: -ENODEV, and the map stays unknown.
+ *
+ * About 800 lines, one file: three readers (device-mapper, the metadata
+ * snapshot's life, thin_dump's XML) fill one struct tp_pool and share its
+ * private bitmaps; split, each would have to export them.  libdevmapper
+ * parses no thin table, hence the two words read here.
  */
 
 #include <errno.h>

@@ -40,8 +40,9 @@ check "$top/build"
 
 # The VM tier (make check-vm runs every scenario on every kernel of
 # tests/vm/kernels.list): real LVM and dm-thin pools in qemu.  Within CI's
-# time, the oldest kernel runs every scenario but the 1 MiB-chunk variant
-# of lvm-thin, the newest those that depend most on the kernel.
+# time, the oldest kernel runs every scenario but the 1 MiB and 192 KiB
+# chunk variants of lvm-thin, the newest those that depend most on the
+# kernel.
 vm_old="lvm-thin lvm-thin-snapshot cloud-volume move-semantics powercut-logwrites"
 vm_new="lvm-thin-snapshot move-semantics powercut-logwrites"
 echo "== the VM tier: bookworm ($vm_old), newest ($vm_new)" >&2

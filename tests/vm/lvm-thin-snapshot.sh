@@ -22,30 +22,16 @@
 #     "margin"), and nothing moves (pool and thin device unchanged).
 # Its summary line gives the figures.
 . "${TESTS_DIR:-$(dirname "$0")/..}/lib/common.sh"
+. "$TESTS_DIR/lib/lvm.sh"
 tp_require_root
 tp_workdir
 chunk=${VM_CHUNK:-64k}
 disk=/dev/vda
 [ -b "$disk" ] || tp_die "no virtio disk $disk"
-lvmc='activation { udev_sync = 0 udev_rules = 0 monitoring = 0 } devices { obtain_device_list_from_udev = 0 }'
-lvm_() { "$@" --config "$lvmc"; }
 m=$TP_WORK/m
 s=$TP_WORK/s
-vg_cleanup() {
-	set +e
-	trap - ERR
-	mountpoint -q "$s" && umount "$s"
-	mountpoint -q "$m" && umount "$m"
-	lvm_ vgchange -an tpvg >/dev/null 2>&1
-	tp_cleanup
-}
-trap vg_cleanup EXIT
-
-lvm_ pvcreate -q "$disk" >/dev/null
-lvm_ vgcreate -q tpvg "$disk" >/dev/null
-lvm_ lvcreate -q --type thin-pool -L 900M --chunksize "$chunk" --discards passdown \
-	-n pool tpvg >/dev/null
-lvm_ lvcreate -q -V 640M -T tpvg/pool -n thin >/dev/null
+TP_LVM_MOUNTS=("$s" "$m")
+tp_lvm_pool "$disk" "$chunk"
 pool=tpvg-pool-tpool
 meta=/dev/mapper/tpvg-pool_tmeta
 dev=/dev/mapper/tpvg-thin

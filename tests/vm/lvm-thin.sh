@@ -8,27 +8,14 @@
 # the pool itself says (lvs data_percent), every file keeping its bytes,
 # e2fsck clean.
 . "${TESTS_DIR:-$(dirname "$0")/..}/lib/common.sh"
+. "$TESTS_DIR/lib/lvm.sh"
 tp_require_root
 tp_workdir
 chunk=${VM_CHUNK:-64k}
 disk=/dev/vda
 [ -b "$disk" ] || tp_die "no virtio disk $disk"
-lvmc='activation { udev_sync = 0 udev_rules = 0 monitoring = 0 } devices { obtain_device_list_from_udev = 0 }'
-lvm_() { "$@" --config "$lvmc"; }
-vg_cleanup() {
-	set +e
-	trap - ERR
-	mountpoint -q "$TP_WORK/m" && umount "$TP_WORK/m"
-	lvm_ vgchange -an tpvg >/dev/null 2>&1
-	tp_cleanup
-}
-trap vg_cleanup EXIT
-
-lvm_ pvcreate -q "$disk" >/dev/null
-lvm_ vgcreate -q tpvg "$disk" >/dev/null
-lvm_ lvcreate -q --type thin-pool -L 900M --chunksize "$chunk" --discards passdown \
-	-n pool tpvg >/dev/null
-lvm_ lvcreate -q -V 640M -T tpvg/pool -n thin >/dev/null
+TP_LVM_MOUNTS=("$TP_WORK/m")
+tp_lvm_pool "$disk" "$chunk"
 # pool_used: the pool's data in use, in bytes, as lvs says (data_percent of
 # its size).
 pool_used() {

@@ -1,0 +1,29 @@
+# The VM tier's LVM thin pool (tests/vm/lvm-thin*.sh), sourced after
+# common.sh.  No udev in the guest: lvm_ runs an LVM command without it.
+lvmc='activation { udev_sync = 0 udev_rules = 0 monitoring = 0 } devices { obtain_device_list_from_udev = 0 }'
+lvm_() { "$@" --config "$lvmc"; }
+
+# Unmounted, in this order, before the volume group goes at exit.
+TP_LVM_MOUNTS=()
+tp_lvm_cleanup() {
+	local mnt
+	set +e
+	trap - ERR
+	for mnt in "${TP_LVM_MOUNTS[@]}"; do
+		mountpoint -q "$mnt" && umount "$mnt"
+	done
+	lvm_ vgchange -an tpvg >/dev/null 2>&1
+	tp_cleanup
+}
+
+# tp_lvm_pool DISK CHUNK: the volume group tpvg on DISK, a thin pool
+# tpvg/pool of 900M in chunks of CHUNK that passes discards down, a thin LV
+# tpvg/thin of 640M on it; all deactivated at exit (tp_lvm_cleanup).
+tp_lvm_pool() {
+	trap tp_lvm_cleanup EXIT
+	lvm_ pvcreate -q "$1" >/dev/null
+	lvm_ vgcreate -q tpvg "$1" >/dev/null
+	lvm_ lvcreate -q --type thin-pool -L 900M --chunksize "$2" --discards passdown \
+		-n pool tpvg >/dev/null
+	lvm_ lvcreate -q -V 640M -T tpvg/pool -n thin >/dev/null
+}
