@@ -221,16 +221,23 @@ void tp_mover_done(struct tp_mover *mv)
 	mv->pending = (struct tp_blocks_vec){ 0 };
 }
 
-/* Whether blocks [blk, blk + len) are free.  Blocks of our own donors
- * freed since the last journal commit (their helpers often land in small
- * holes) are neither shown free nor allocatable until it: with may_defer,
- * say so; else commit once and look again. */
+/* Whether blocks [blk, blk + len) can be placed into now, as far as our
+ * own frees go.  Blocks of our own donors freed since the last journal
+ * commit (their helpers often land in small holes) are neither shown free
+ * nor allocatable until it: with may_defer, say so; else commit once and
+ * look again.  Whether anything else took part of the hole, the placer
+ * asks right before it allocates (tp_place()): asking here too would
+ * double the GETFSMAP calls, each of which costs in proportion to the
+ * filesystem's block groups. */
 static int target_free(struct tp_mover *mv, uint64_t blk, uint64_t len, bool *ret)
 {
-	int r = tp_fsmap_is_free(mv->mount_fd, mv->dev, mv->block_size, blk, len,
-				 ret);
+	int r;
 
-	if (r < 0 || *ret || !pending_overlaps(mv, blk, len))
+	*ret = true;
+	if (!pending_overlaps(mv, blk, len))
+		return 0;
+	r = tp_fsmap_is_free(mv->mount_fd, mv->dev, mv->block_size, blk, len, ret);
+	if (r < 0 || *ret)
 		return r;
 	if (mv->may_defer) {
 		/* rather than a commit now, one for all such victims later */
@@ -369,7 +376,7 @@ int tp_mover_move(struct tp_mover *mv, const struct tp_move *moves, size_t n,
 		drop_cache(lfd, mv->block_size, first->lender_logical, 1);
 	}
 
-	/* The target, free now. */
+	/* The target, not waiting for a commit of our own frees. */
 	r = target_free(mv, T, total, &ok);
 	if (r >= 0 && !ok) {
 		r = -EBUSY;

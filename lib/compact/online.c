@@ -260,14 +260,31 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static bool cluster_free(const struct engine *e, uint64_t c, int *ret_r)
+/* An empty cluster to trim, and where the free extent that holds its
+ * first block ends (what one FITRIM from there discards). */
+struct empty {
+	uint64_t cluster, free_end;
+};
+
+static int cmp_empty(const void *a, const void *b)
+{
+	const struct empty *x = a, *y = b;
+	return cmp_u64(&x->cluster, &y->cluster);
+}
+
+/* Whether cluster c is free now; if so, append it to todo. */
+static int cluster_free(const struct engine *e, uint64_t c, struct empty *todo,
+			size_t *n, bool *ret_free)
 {
 	const struct tp_geometry *g = e->geo;
-	bool empty = false;
+	uint64_t blk = tp_cluster_to_blk(g, c), end = 0;
+	int r;
 
-	*ret_r = tp_fsmap_is_free(e->mount_fd, e->dev->devno, g->block_size,
-				  tp_cluster_to_blk(g, c), g->cluster_blocks, &empty);
-	return *ret_r >= 0 && empty;
+	r = tp_fsmap_free_extent(e->mount_fd, e->dev->devno, g->block_size, blk,
+				 g->cluster_blocks, ret_free, &end);
+	if (r >= 0 && *ret_free)
+		todo[(*n)++] = (struct empty){ c, end };
+	return r;
 }
 
 /*
@@ -276,7 +293,7 @@ static bool cluster_free(const struct engine *e, uint64_t c, int *ret_r)
  * discarded by the first FITRIM, and the ones it covered are skipped,
  * rather than discarded again and again.
  */
-static int trim_clusters(struct engine *e, uint64_t *clusters, size_t n,
+static int trim_clusters(struct engine *e, struct empty *todo, size_t n,
 			 uint64_t *ret_count)
 {
 	const struct tp_geometry *g = e->geo;
@@ -284,20 +301,17 @@ static int trim_clusters(struct engine *e, uint64_t *clusters, size_t n,
 	int r;
 
 	if (n)
-		qsort(clusters, n, sizeof(*clusters), cmp_u64);
+		qsort(todo, n, sizeof(*todo), cmp_empty);
 	for (size_t i = 0; i < n; i++) {
-		uint64_t c = clusters[i], blk = tp_cluster_to_blk(g, c), trimmed = 0;
+		uint64_t c = todo[i].cluster, blk = tp_cluster_to_blk(g, c), trimmed = 0;
 
-		if (i > 0 && c == clusters[i - 1])
+		if (i > 0 && c == todo[i - 1].cluster)
 			continue;
 		if (blk + g->cluster_blocks <= covered) {
 			count++; /* discarded with the run before it */
 			continue;
 		}
-		r = tp_fsmap_free_end(e->mount_fd, e->dev->devno, g->block_size, blk,
-				      &covered);
-		if (r < 0)
-			return r;
+		covered = todo[i].free_end;
 		r = tp_fitrim(e->mount_fd, tp_blks_to_bytes(g, blk), g->granularity,
 			      g->granularity, &trimmed);
 		if (r == -EOPNOTSUPP)
@@ -316,8 +330,10 @@ static int trim_emptied(struct engine *e)
 {
 	const struct tp_geometry *g = e->geo;
 	struct tp_placer *p = &e->mover.placer;
-	_cleanup_free_ uint64_t *todo = NULL;
-	size_t n = 0;
+	_cleanup_free_ struct empty *todo = NULL;
+	_cleanup_free_ uint64_t *dirty = NULL;
+	size_t n = 0, n_dirty = 0;
+	bool empty;
 	int r;
 
 	if (e->o->dry_run)
@@ -327,14 +343,15 @@ static int trim_emptied(struct engine *e)
 	if (r < 0)
 		return r;
 	todo = malloc((e->n_done + p->n_dirty + 1) * sizeof(*todo));
-	if (!todo)
+	dirty = malloc((p->n_dirty + 1) * sizeof(*dirty));
+	if (!todo || !dirty)
 		return -ENOMEM;
 	for (size_t i = 0; i < e->n_done; i++) {
-		if (cluster_free(e, e->done[i], &r)) {
-			e->res->clusters_emptied++;
-			todo[n++] = e->done[i];
-		} else if (r < 0)
+		r = cluster_free(e, e->done[i], todo, &n, &empty);
+		if (r < 0)
 			return r;
+		if (empty)
+			e->res->clusters_emptied++;
 		else
 			/* Something took a block of it meanwhile: most often an
 			 * extent-tree block of a file whose extents the moves
@@ -346,14 +363,22 @@ static int trim_emptied(struct engine *e)
 	size_t victims = n;
 	/* The clusters placement wrote to outside the targets (borrow slots,
 	 * missed first blocks): a thin pool allocated their chunks; those
-	 * empty again are trimmed too. */
+	 * empty again are trimmed too.  Each looked at once: the slots of a
+	 * run crowd into a few clusters, and every look is a GETFSMAP call
+	 * whose cost grows with the filesystem. */
+	qsort(todo, victims, sizeof(*todo), cmp_empty);
 	for (size_t i = 0; i < p->n_dirty; i++) {
-		uint64_t c = tp_blk_to_cluster(g, p->dirty[i]);
-		if (c == TP_NO_CLUSTER)
+		struct empty key = { tp_blk_to_cluster(g, p->dirty[i]), 0 };
+		if (key.cluster != TP_NO_CLUSTER &&
+		    !bsearch(&key, todo, victims, sizeof(*todo), cmp_empty))
+			dirty[n_dirty++] = key.cluster;
+	}
+	qsort(dirty, n_dirty, sizeof(*dirty), cmp_u64);
+	for (size_t i = 0; i < n_dirty; i++) {
+		if (i > 0 && dirty[i] == dirty[i - 1])
 			continue;
-		if (cluster_free(e, c, &r))
-			todo[n++] = c;
-		else if (r < 0)
+		r = cluster_free(e, dirty[i], todo, &n, &empty);
+		if (r < 0)
 			return r;
 	}
 	uint64_t count = 0;

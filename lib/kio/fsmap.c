@@ -69,6 +69,7 @@ static int walk(int fd, dev_t dev, uint64_t want, uint64_t end,
 struct free_walk {
 	uint32_t bs;
 	uint64_t next;          /* is_free: first byte not yet seen free */
+	uint64_t first_end;     /* is_free: end of the free extent at the start */
 	uint64_t lo, hi;        /* the range asked for, bytes */
 	bool ok;
 	int (*fn)(uint64_t blk, uint64_t len, void *userdata);
@@ -83,12 +84,14 @@ static int is_free_rec(uint64_t s, uint64_t e, bool is_free, void *ud)
 		w->ok = false;
 		return 1; /* stop */
 	}
+	if (!w->first_end)
+		w->first_end = e;
 	w->next = e;
 	return 0;
 }
 
-int tp_fsmap_is_free(int fd, dev_t dev, uint32_t bs, uint64_t blk, uint64_t len,
-		     bool *ret_free)
+int tp_fsmap_free_extent(int fd, dev_t dev, uint32_t bs, uint64_t blk,
+			 uint64_t len, bool *ret_free, uint64_t *ret_end)
 {
 	struct free_walk w = { .bs = bs, .next = blk * bs, .ok = true };
 	uint64_t end = (blk + len) * bs;
@@ -97,7 +100,15 @@ int tp_fsmap_is_free(int fd, dev_t dev, uint32_t bs, uint64_t blk, uint64_t len,
 	if (r < 0)
 		return r;
 	*ret_free = w.ok && w.next >= end;
+	if (ret_end)
+		*ret_end = w.first_end ? w.first_end / bs : blk;
 	return 0;
+}
+
+int tp_fsmap_is_free(int fd, dev_t dev, uint32_t bs, uint64_t blk, uint64_t len,
+		     bool *ret_free)
+{
+	return tp_fsmap_free_extent(fd, dev, bs, blk, len, ret_free, NULL);
 }
 
 static int free_rec(uint64_t s, uint64_t e, bool is_free, void *ud)
@@ -121,25 +132,4 @@ int tp_fsmap_for_each_free(int fd, dev_t dev, uint32_t bs, uint64_t blk,
 			       .lo = blk * bs, .hi = (blk + len) * bs };
 
 	return walk(fd, dev, blk * bs, (blk + len) * bs, free_rec, &w);
-}
-
-static int extent_rec(uint64_t s, uint64_t e, bool is_free, void *ud)
-{
-	uint64_t *ret = ud;
-
-	if (is_free && s <= ret[0])
-		ret[1] = e;
-	return 1; /* the first record is the one */
-}
-
-int tp_fsmap_free_end(int fd, dev_t dev, uint32_t bs, uint64_t blk,
-		      uint64_t *ret_end)
-{
-	uint64_t v[2] = { blk * bs, 0 };
-	int r = walk(fd, dev, blk * bs, (blk + 1) * bs, extent_rec, v);
-
-	if (r < 0)
-		return r;
-	*ret_end = v[1] / bs;
-	return 0;
 }

@@ -53,15 +53,17 @@ int tp_fsmap_for_each_free(int fd, dev_t dev, uint32_t block_size,
 			   int (*fn)(uint64_t blk, uint64_t len, void *userdata),
 			   void *userdata);
 
-/* The end of the free extent, as ext4 keeps it (within a block group),
- * that holds block blk; blk itself if blk is not free. */
-int tp_fsmap_free_end(int fd, dev_t dev, uint32_t block_size, uint64_t blk,
-		      uint64_t *ret_end);
-
 /* Whether blocks [blk, blk + len) are all free, by the kernel's live view
- * (freed blocks show after their journal commit). */
+ * (freed blocks show after their journal commit).  One GETFSMAP call
+ * (more only for a range of many extents), whose cost grows with the
+ * filesystem's block groups: ext4 lists its fixed metadata anew for each. */
 int tp_fsmap_is_free(int fd, dev_t dev, uint32_t block_size, uint64_t blk,
 		     uint64_t len, bool *ret_free);
+/* The same, and *ret_end (may be NULL): the end of the free extent, as
+ * ext4 keeps it (within a block group), that holds block blk; blk itself
+ * if blk is not free. */
+int tp_fsmap_free_extent(int fd, dev_t dev, uint32_t block_size, uint64_t blk,
+			 uint64_t len, bool *ret_free, uint64_t *ret_end);
 
 /* ---- move-ext.c ---- */
 

@@ -166,7 +166,7 @@ static int donor_with_helpers(struct tp_placer *p, uint64_t T, uint64_t n,
 					   &slot_clear);
 		/* a wide slot (below) keeps its first block */
 		if (r >= 0 && slot_clear && slot_len > 1)
-			r = tp_free_range(p, d->fd, d->borrow_slot + 1, slot_len - 1);
+			r = tp_free_range(p, d->fd, d->borrow_slot + 1, slot_len - 1, NULL);
 		if (r >= 0 && !right)
 			r = tp_falloc(d->fd, bs, d->start + n, h);
 		if (r == -ENOSPC && h > 1) {

@@ -176,35 +176,57 @@ void tp_placer_mark_dirty(struct tp_placer *p, uint64_t blk)
 	p->dirty[p->n_dirty++] = blk;
 }
 
-/* Record what donor [blk, blk + n) maps as freed, then punch it out. */
-int tp_free_range(struct tp_placer *p, int fd, uint64_t blk, uint64_t n)
+/* Record what donor [blk, blk + n) maps as freed, then punch it out;
+ * *ret_freed (may be NULL): how many blocks that was. */
+int tp_free_range(struct tp_placer *p, int fd, uint64_t blk, uint64_t n,
+		  uint64_t *ret_freed)
 {
 	struct tp_fe_list l = { 0 };
+	uint64_t freed = 0;
 	int r;
 
+	if (ret_freed)
+		*ret_freed = 0;
 	if (n == 0)
 		return 0;
 	r = tp_fiemap(fd, p->block_size, blk, n, false, &l);
 	for (size_t i = 0; r >= 0 && i < l.n; i++) {
 		const struct tp_fe *e = &l.v[i];
 		uint64_t a = MAX(e->logical, blk), b = MIN(e->logical + e->len, blk + n);
-		if (a < b)
+		if (a < b) {
 			tp_blocks_add(&p->freed, e->physical + (a - e->logical), b - a);
+			freed += b - a;
+		}
 	}
 	tp_fe_list_clear(&l);
 	if (r >= 0)
 		r = tp_punch(fd, p->block_size, blk, n);
+	if (r >= 0 && ret_freed)
+		*ret_freed = freed;
 	return r;
+}
+
+int tp_blocks_held(int fd, uint64_t *ret)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	*ret = (uint64_t)st.st_blocks;
+	return 0;
 }
 
 /*
  * Whether all of the hole [T, T + n) is still free.  When not, since the
- * caller looked, a block went there that is neither the donor's nor
- * freed by it -- most often an extent-tree block, of the lender (the
- * borrow splits its extent) or of the donor (its fence), as ext4 gives a
- * one-block metadata allocation the first free block of the inode's
- * group.  Not a miss: allocating now would land elsewhere, and no
- * commit frees the hole again.
+ * plan, a block went there that is neither the donor's nor freed by it --
+ * most often an extent-tree block, of the lender (the borrow splits its
+ * extent), of the donor (its fence) or of a file an earlier move split,
+ * as ext4 gives a one-block metadata allocation the first free block of
+ * the inode's group.  Not a miss: allocating now would land elsewhere,
+ * and no commit frees the hole again.  One GETFSMAP call, whose cost
+ * grows with the filesystem's block groups: each method asks once, right
+ * before it allocates, and again only where it can tell an extent-tree
+ * block may have come since (tp_blocks_held()).
  */
 int tp_hole_still_free(struct tp_placer *p, uint64_t T, uint64_t n, bool *ret)
 {

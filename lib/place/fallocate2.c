@@ -28,8 +28,17 @@ int tp_fallocate2_place(struct tp_placer *p, const struct tp_place_request *q,
 	uint32_t bs = p->block_size;
 	struct tp_donor d = { .fd = -1 };
 	uint64_t placed = 0;
+	bool free_now;
 	int r;
 
+	/* taken since the plan: not a miss */
+	r = tp_hole_still_free(p, q->target, q->len, &free_now);
+	if (r < 0)
+		return r;
+	if (!free_now) {
+		*ret_outcome = TP_PLACE_HOLE_TAKEN;
+		return 0;
+	}
 	r = tp_donor_open(p->mount_fd, bs, q->len, &d.fd);
 	if (r < 0)
 		return r;

@@ -39,8 +39,14 @@ int tp_placed_prefix(int fd, uint32_t bs, uint64_t start, uint64_t target,
 		     uint64_t n, uint64_t *ret);
 /* Block blk was written outside the targets: trim it once free again. */
 void tp_placer_mark_dirty(struct tp_placer *p, uint64_t blk);
-/* Record what donor [blk, blk + n) maps as freed, then punch it out. */
-int tp_free_range(struct tp_placer *p, int fd, uint64_t blk, uint64_t n);
+/* Record what donor [blk, blk + n) maps as freed, then punch it out;
+ * *ret_freed (may be NULL): how many blocks that was. */
+int tp_free_range(struct tp_placer *p, int fd, uint64_t blk, uint64_t n,
+		  uint64_t *ret_freed);
+/* The 512-byte units a file holds (st_blocks): data and extent-tree
+ * blocks alike, so that an unchanged figure after an operation that moves
+ * or frees known data blocks says no extent-tree block was allocated. */
+int tp_blocks_held(int fd, uint64_t *ret);
 /* Whether all of the hole [T, T + n) is still free. */
 int tp_hole_still_free(struct tp_placer *p, uint64_t T, uint64_t n, bool *ret);
 

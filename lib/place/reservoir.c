@@ -67,7 +67,7 @@ static void reservoir_close(struct tp_placer *p, bool commit)
 
 	if (res->fd < 0)
 		return;
-	if (tp_free_range(p, res->fd, 0, res->fence_end) >= 0 && commit)
+	if (tp_free_range(p, res->fd, 0, res->fence_end, NULL) >= 0 && commit)
 		(void)fdatasync(res->fd);
 	res->fd = tp_safe_close(res->fd);
 }
@@ -199,7 +199,17 @@ int tp_reservoir_place(struct tp_placer *p, const struct tp_place_request *q,
 		*ret_outcome = TP_PLACE_HOLE_TAKEN;
 		return 0;
 	}
-	r = tp_free_range(p, res->fd, a, n);
+	/* What the two files hold now, to tell below whether the punch or
+	 * the borrow allocated an extent-tree block (which may have gone into
+	 * the hole) without asking GETFSMAP again: each call costs in
+	 * proportion to the filesystem's block groups. */
+	uint64_t res_held, lender_held, punched;
+	r = tp_blocks_held(res->fd, &res_held);
+	if (r >= 0)
+		r = tp_blocks_held(q->lender_fd, &lender_held);
+	if (r < 0)
+		goto fail;
+	r = tp_free_range(p, res->fd, a, n, &punched);
 	if (r < 0)
 		goto fail;
 	d.slot_physical = slot;
@@ -219,7 +229,18 @@ int tp_reservoir_place(struct tp_placer *p, const struct tp_place_request *q,
 		o = TP_PLACE_LENDER_MOVED;
 		goto fail;
 	}
-	r = tp_hole_still_free(p, T, n, &free_now); /* the lender's, this time */
+	/* The lender's extent-tree blocks, this time, or the reservoir's
+	 * (the punch may split its extent): looked for only when one of the
+	 * two files holds another block than the punch and the swap leave. */
+	uint64_t res_now, lender_now;
+	r = tp_blocks_held(res->fd, &res_now);
+	if (r >= 0)
+		r = tp_blocks_held(q->lender_fd, &lender_now);
+	if (r < 0)
+		goto fail;
+	free_now = true;
+	if (res_now != res_held - punched * (bs / 512) || lender_now != lender_held)
+		r = tp_hole_still_free(p, T, n, &free_now);
 	if (r < 0)
 		goto fail;
 	if (!free_now) {
@@ -302,7 +323,7 @@ int tp_reservoir_release(struct tp_placer *p, struct tp_donor *d)
 	if (k >= 0 && !moved)
 		k = -EBUSY;
 	if (k >= 0)
-		k = tp_free_range(p, res->fd, d->borrow_slot, 1);
+		k = tp_free_range(p, res->fd, d->borrow_slot, 1, NULL);
 	if (k >= 0)
 		k = tp_falloc_keep(res->fd, p->block_size, d->borrow_slot, 1);
 	if (k < 0)
