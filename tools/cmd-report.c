@@ -502,6 +502,7 @@ int cmd_report(int argc, char **argv)
 					sec[k++] = (struct map_section){
 						.title = reps[i].t.path,
 						.map = reps[i].map,
+						.prov = reps[i].prov,
 						.summary = reps[i].sum,
 					};
 			if (k == 0)

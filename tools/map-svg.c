@@ -5,6 +5,10 @@
  * at a glance.  Cells carry a class a script can count:
  *   e  empty           f  full             x  partial, pinned
  *   p1 partial <= 25%  p2 <= 50%  p3 <= 75%  p4 < 100% (all movable)
+ * and, where the device says what it holds (tp_provmap_read()), before the
+ * occupancy:
+ *   sh its space shared with a snapshot  u  not backed by the device
+ * (so that "e" is what trim returns now).
  */
 
 #include <errno.h>
@@ -36,6 +40,8 @@ static const struct {
 	{ "p4", "#d95f0e", "< 100%" },
 	{ "f", "#253494", "full" },
 	{ "x", "#969696", "pinned (partial, unmovable blocks)" },
+	{ "u", "#f0f0f0", "not backed" },
+	{ "sh", "#7b3294", "shared with a snapshot" },
 };
 
 static void xml_escaped(FILE *f, const char *s)
@@ -50,14 +56,25 @@ static void xml_escaped(FILE *f, const char *s)
 		}
 }
 
-/* The class of cells covering clusters [first, first + k). */
-static const char *cell_class(const struct tp_clustermap *map, uint64_t first,
+/* The class of cells covering clusters [first, first + k): sh or u when
+ * all of them are, else by occupancy. */
+static const char *cell_class(const struct tp_clustermap *map,
+			      const struct tp_provmap *prov, uint64_t first,
 			      uint64_t k)
 {
 	const struct tp_geometry *g = tp_clustermap_geometry(map);
-	uint64_t used = 0, empty = 0, full = 0;
+	uint64_t used = 0, empty = 0, full = 0, shared = 0, unbacked = 0;
 	bool pinned = false;
 
+	for (uint64_t i = first; i < first + k; i++) {
+		enum tp_prov pv = tp_provmap_get(prov, i);
+		shared += pv == TP_PROV_SHARED;
+		unbacked += pv == TP_PROV_UNMAPPED;
+	}
+	if (shared == k)
+		return "sh";
+	if (unbacked == k)
+		return "u";
 	for (uint64_t i = first; i < first + k; i++) {
 		struct tp_cluster c;
 
@@ -133,7 +150,7 @@ static void draw_section(FILE *f, const struct map_section *s, unsigned y0)
 		unsigned x = MARGIN + (unsigned)(cell % COLUMNS) * (CELL + GAP);
 		unsigned y = y0 + TITLE_H + (unsigned)(cell / COLUMNS) * (CELL + GAP);
 		fprintf(f, "<rect class=\"%s\" x=\"%u\" y=\"%u\"/>\n",
-			cell_class(s->map, first, n), x, y);
+			cell_class(s->map, s->prov, first, n), x, y);
 	}
 	fprintf(f, "</g>\n");
 }

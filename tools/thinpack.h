@@ -86,6 +86,7 @@ int parse_uint_option(const char *opt, const char *arg, unsigned max,
 struct map_section {
 	const char *title;
 	const struct tp_clustermap *map;
+	const struct tp_provmap *prov; /* NULL: not known */
 	const struct tp_summary *summary;
 };
 int write_svg_map(const char *path, const struct map_section *sections,

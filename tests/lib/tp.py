@@ -429,6 +429,12 @@ def oracle(device, mountpoint, granularity, offset, min_age, curve_points,
             victims.append(u)
         elif u < C:
             res["pinned"] += 1
+    # The classes of `report --map`, one cluster a square: sh and u first.
+    cls = {}
+    for u, m, p, sh in zip(used, movable, prov, shared):
+        k = ("sh" if sh else "u" if not p else "e" if u == 0 else
+             "f" if u == C else "p" if m >= u else "x")
+        cls[k] = cls.get(k, 0) + 1
     victims.sort()
     bound = min(holes // C, len(victims))
     curve = []
@@ -450,6 +456,7 @@ def oracle(device, mountpoint, granularity, offset, min_age, curve_points,
         "blocks_in_clusters": {"used": used_sum, "movable": movable_sum,
                                "holes": holes},
         "provisioning": pv,
+        "map": cls,
         "reclaim": {"empty_bytes": res["empty"] * granularity,
                     "trim_now_bytes": pv["empty_provisioned"] * granularity,
                     "bound_clusters": bound,
