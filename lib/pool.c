@@ -14,13 +14,15 @@
  * kernel's authors keep, a pool's dump can be large (a line per mapping),
  * and expat keeps none of it in memory.  Only what is needed is kept: a
  * bitmap of the volume's data blocks and of those shared, and its mappings
- * as runs.
+ * as runs; with thin_dump 1.x, which writes what devices share once, as
+ * named subtrees (<def>) the devices refer to (<ref>), those as runs too,
+ * until the devices are read.
  *
  * Supported: a filesystem directly on a dm thin device (an LVM thin LV is
  * one).  A thin device under a partition, a linear mapping (kpartx) or a
  * loop device is not recognised: -ENODEV, and the map stays unknown.
  *
- * About 800 lines, one file: three readers (device-mapper, the metadata
+ * About 900 lines, one file: three readers (device-mapper, the metadata
  * snapshot's life, thin_dump's XML) fill one struct tp_pool and share its
  * private bitmaps; split, each would have to export them.  libdevmapper
  * parses no thin table, hence the two words read here.
@@ -43,6 +45,7 @@
 #include <libdevmapper.h>
 
 #include "thinpack/thinpack.h"
+#include "basic/array.h"
 #include "basic/cleanup.h"
 #include "basic/macros.h"
 #include "pool.h"
@@ -290,6 +293,15 @@ struct run {
 	uint64_t origin, data, len;
 };
 
+/* A shared subtree by name (thin_dump 1.x: <def name="N"> at the top,
+ * <ref name="N"/> in each device that holds it): its mappings, kept until
+ * the devices that refer to it are read. */
+struct def {
+	char *name;
+	struct run *runs;
+	size_t n_runs, cap_runs;
+};
+
 struct tp_thin_xml {
 	uint64_t thin_id;
 	bool others;        /* pass 2 */
@@ -302,6 +314,10 @@ struct tp_thin_xml {
 	size_t n_runs, cap_runs;
 	struct tp_pool_sharer *sharers;
 	size_t n_sharers, cap_sharers;
+	struct def *defs;
+	size_t n_defs, cap_defs;
+	struct def *in_def; /* inside <def>: its mappings go there */
+	bool defs_sorted;   /* by name, for the refs: no more defs */
 	int error;
 	XML_Parser parser;
 };
@@ -359,10 +375,24 @@ static int grow(struct tp_thin_xml *x, uint64_t n)
 	return 0;
 }
 
+static void defs_clear(struct tp_thin_xml *x)
+{
+	for (size_t i = 0; i < x->n_defs; i++) {
+		free(x->defs[i].name);
+		free(x->defs[i].runs);
+	}
+	free(x->defs);
+	x->defs = NULL;
+	x->n_defs = x->cap_defs = 0;
+	x->in_def = NULL;
+	x->defs_sorted = false;
+}
+
 struct tp_thin_xml *tp_thin_xml_free(struct tp_thin_xml *x)
 {
 	if (!x)
 		return NULL;
+	defs_clear(x);
 	free(x->ours);
 	free(x->shared);
 	free(x->runs);
@@ -403,11 +433,68 @@ static bool attr_u64(const XML_Char **atts, const char *key, uint64_t *ret)
 	return false;
 }
 
+/* The value of attribute key, or NULL. */
+static const char *attr_str(const XML_Char **atts, const char *key)
+{
+	for (size_t i = 0; atts[i]; i += 2)
+		if (strcmp(atts[i], key) == 0)
+			return atts[i + 1];
+	return NULL;
+}
+
+static int cmp_def(const void *a, const void *b)
+{
+	return strcmp(((const struct def *)a)->name, ((const struct def *)b)->name);
+}
+
+/* The def named name.  thin_dump writes every def before the devices: the
+ * first lookup sorts them (a pool with many snapshots has many), and a
+ * name defined twice is an error. */
+static const struct def *find_def(struct tp_thin_xml *x, const char *name)
+{
+	struct def key = { .name = (char *)name };
+
+	if (!x->defs_sorted) {
+		if (x->n_defs)
+			qsort(x->defs, x->n_defs, sizeof(*x->defs), cmp_def);
+		for (size_t i = 1; i < x->n_defs; i++)
+			if (cmp_def(&x->defs[i - 1], &x->defs[i]) == 0)
+				return NULL;
+		x->defs_sorted = true;
+	}
+	return x->n_defs ? bsearch(&key, x->defs, x->n_defs, sizeof(*x->defs), cmp_def) :
+			   NULL;
+}
+
+/* Append a run to v, merged with the last one when it continues it. */
+static int runs_add(struct run **v, size_t *n, size_t *cap, uint64_t origin,
+		    uint64_t data, uint64_t len)
+{
+	struct run *last = *n ? &(*v)[*n - 1] : NULL;
+
+	if (last && last->origin + last->len == origin && last->data + last->len == data) {
+		last->len += len;
+		return 0;
+	}
+	if (tp_reserve(v, cap, *n + 1, sizeof(**v)) < 0)
+		return -ENOMEM;
+	(*v)[(*n)++] = (struct run){ origin, data, len };
+	return 0;
+}
+
 static void mapping(struct tp_thin_xml *x, uint64_t origin, uint64_t data,
 		    uint64_t len)
 {
 	int r;
 
+	if (x->in_def && !x->in_device && x->have_superblock && len > 0 &&
+	    origin <= UINT64_MAX - len) {
+		r = runs_add(&x->in_def->runs, &x->in_def->n_runs, &x->in_def->cap_runs,
+			     origin, data, len);
+		if (r < 0)
+			xml_fail(x, r);
+		return;
+	}
 	if (!x->in_device || !x->have_superblock || len == 0 ||
 	    data > MAX_DATA_BLOCKS || len > MAX_DATA_BLOCKS - data ||
 	    origin > UINT64_MAX - len) {
@@ -425,23 +512,9 @@ static void mapping(struct tp_thin_xml *x, uint64_t origin, uint64_t data,
 			return; /* pass 1 wants the volume only */
 		for (uint64_t b = data; b < data + len; b++)
 			bit_set(x->ours, b);
-		struct run *last = x->n_runs ? &x->runs[x->n_runs - 1] : NULL;
-		if (last && last->origin + last->len == origin &&
-		    last->data + last->len == data) {
-			last->len += len;
-			return;
-		}
-		if (x->n_runs == x->cap_runs) {
-			size_t cap = x->cap_runs ? x->cap_runs * 2 : 256;
-			struct run *v = realloc(x->runs, cap * sizeof(*v));
-			if (!v) {
-				xml_fail(x, -ENOMEM);
-				return;
-			}
-			x->runs = v;
-			x->cap_runs = cap;
-		}
-		x->runs[x->n_runs++] = (struct run){ origin, data, len };
+		r = runs_add(&x->runs, &x->n_runs, &x->cap_runs, origin, data, len);
+		if (r < 0)
+			xml_fail(x, r);
 		return;
 	}
 	if (x->is_ours)
@@ -510,9 +583,35 @@ static void XMLCALL on_start(void *userdata, const XML_Char *name,
 			return;
 		}
 		mapping(x, a, b, n);
-	} else if (strcmp(name, "def") == 0 || strcmp(name, "ref") == 0) {
-		/* shared subtrees by name (newer thin_dump): not read */
-		xml_fail(x, -EPROTONOSUPPORT);
+	} else if (strcmp(name, "def") == 0) {
+		const char *dn = attr_str(atts, "name");
+		if (!dn || x->in_def || x->in_device || !x->have_superblock ||
+		    x->defs_sorted) {
+			xml_fail(x, -EPROTO);
+			return;
+		}
+		if (TP_RESERVE(x->defs, x->cap_defs, x->n_defs + 1) < 0) {
+			xml_fail(x, -ENOMEM);
+			return;
+		}
+		struct def *d = &x->defs[x->n_defs];
+		*d = (struct def){ .name = strdup(dn) };
+		if (!d->name) {
+			xml_fail(x, -ENOMEM);
+			return;
+		}
+		x->n_defs++;
+		x->in_def = d;
+	} else if (strcmp(name, "ref") == 0) {
+		/* the device holds the named subtree's mappings */
+		const char *rn = attr_str(atts, "name");
+		const struct def *d = rn ? find_def(x, rn) : NULL;
+		if (!d || !x->in_device) {
+			xml_fail(x, -EPROTO);
+			return;
+		}
+		for (size_t i = 0; i < d->n_runs && !x->error; i++)
+			mapping(x, d->runs[i].origin, d->runs[i].data, d->runs[i].len);
 	}
 }
 
@@ -522,6 +621,8 @@ static void XMLCALL on_end(void *userdata, const XML_Char *name)
 
 	if (strcmp(name, "device") == 0)
 		x->in_device = false;
+	else if (strcmp(name, "def") == 0)
+		x->in_def = NULL;
 }
 
 static inline void xml_parser_freep(XML_Parser *p)
@@ -543,6 +644,7 @@ int tp_thin_xml_parse(struct tp_thin_xml *x, int fd, bool others)
 	x->others = others;
 	x->in_device = false;
 	x->error = 0;
+	defs_clear(x); /* each pass reads them anew */
 	XML_SetUserData(parser, x);
 	XML_SetElementHandler(parser, on_start, on_end);
 	for (;;) {

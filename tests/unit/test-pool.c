@@ -7,7 +7,8 @@
  *
  * The fixture: a pool of 64 data blocks; device 1, the volume; device 2,
  * its snapshot, sharing data blocks 10..14 and 20; device 7, another
- * volume, sharing block 30 (which device 1 maps too: a clone).
+ * volume, sharing block 30 (which device 1 maps too: a clone).  The same
+ * fixture with shared subtrees by name, as thin_dump 1.x writes them.
  */
 
 #include <errno.h>
@@ -186,10 +187,65 @@ static void test_bad_input(void **state)
 	assert_int_equal(parse_text("<superblock nr_data_blocks=\"4\"><device dev_id=\"1\">"
 				    "<single_mapping origin_block=\"-1\" data_block=\"1\"/>"
 				    "</device></superblock>", 1), -EPROTO);
-	/* shared subtrees by name: not read, said so */
+	/* shared subtrees by name: a ref to no def, a def in a device, a
+	 * def after the devices, a name defined twice */
+	assert_int_equal(parse_text("<superblock nr_data_blocks=\"4\"><def name=\"a\">"
+				    "</def><device dev_id=\"1\"><ref name=\"b\"/></device>"
+				    "</superblock>", 1), -EPROTO);
+	assert_int_equal(parse_text("<superblock nr_data_blocks=\"4\"><device dev_id=\"1\">"
+				    "<def name=\"a\"></def></device></superblock>", 1), -EPROTO);
 	assert_int_equal(parse_text("<superblock nr_data_blocks=\"4\"><def name=\"a\">"
 				    "</def><device dev_id=\"1\"><ref name=\"a\"/></device>"
-				    "</superblock>", 1), -EPROTONOSUPPORT);
+				    "<def name=\"b\"></def></superblock>", 1), -EPROTO);
+	assert_int_equal(parse_text("<superblock nr_data_blocks=\"4\"><def name=\"a\">"
+				    "</def><def name=\"a\"></def><device dev_id=\"1\">"
+				    "<ref name=\"a\"/></device></superblock>", 1), -EPROTO);
+}
+
+/* The fixture as thin_dump 1.x writes it: what devices 1 and 2 share as
+ * named subtrees (<def>), each device referring to them (<ref>) among its
+ * own mappings.  The same figures. */
+static const char fixture_defs[] =
+	"<superblock uuid=\"\" time=\"1\" transaction=\"3\" version=\"2\" "
+	"data_block_size=\"128\" nr_data_blocks=\"64\">\n"
+	"  <def name=\"4711\">\n"
+	"    <range_mapping origin_begin=\"0\" data_begin=\"10\" length=\"5\" time=\"0\"/>\n"
+	"  </def>\n"
+	"  <def name=\"815\">\n"
+	"    <single_mapping origin_block=\"8\" data_block=\"20\" time=\"0\"/>\n"
+	"  </def>\n"
+	"  <device dev_id=\"1\" mapped_blocks=\"13\" transaction=\"0\" "
+	"creation_time=\"0\" snap_time=\"1\">\n"
+	"    <ref name=\"4711\"/>\n"
+	"    <range_mapping origin_begin=\"5\" data_begin=\"15\" length=\"3\" time=\"0\"/>\n"
+	"    <ref name=\"815\"/>\n"
+	"    <single_mapping origin_block=\"9\" data_block=\"21\" time=\"1\"/>\n"
+	"    <range_mapping origin_begin=\"100\" data_begin=\"30\" length=\"3\" time=\"1\"/>\n"
+	"  </device>\n"
+	"  <device dev_id=\"2\" mapped_blocks=\"8\" transaction=\"1\" "
+	"creation_time=\"1\" snap_time=\"1\">\n"
+	"    <ref name=\"4711\"/>\n"
+	"    <single_mapping origin_block=\"5\" data_block=\"40\" time=\"1\"/>\n"
+	"    <ref name=\"815\"/>\n"
+	"    <single_mapping origin_block=\"9\" data_block=\"41\" time=\"1\"/>\n"
+	"  </device>\n"
+	"  <device dev_id=\"7\" mapped_blocks=\"1\" transaction=\"2\" "
+	"creation_time=\"1\" snap_time=\"1\">\n"
+	"    <single_mapping origin_block=\"0\" data_block=\"30\" time=\"1\"/>\n"
+	"  </device>\n"
+	"</superblock>\n";
+
+static void test_fixture_defs(void **state)
+{
+	struct tp_pool *p = calloc(1, sizeof(*p));
+	struct seen s = { 0 };
+	int fd = text_fd(fixture_defs);
+
+	(void)state;
+	assert_int_equal(read_both(fd, 1, p, &s), 0);
+	check_fixture(p, &s);
+	close(fd);
+	tp_pool_free(p);
 }
 
 /* The real tools: thin_restore the fixture into a metadata file, read it
@@ -254,6 +310,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fixture),
+		cmocka_unit_test(test_fixture_defs),
 		cmocka_unit_test(test_other_device),
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_thin_dump_roundtrip),
