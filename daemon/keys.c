@@ -16,6 +16,7 @@
 
 #include "keys.h"
 #include "basic/cleanup.h"
+#include "throttle.h"
 
 enum key_type {
 	T_DURATION,
@@ -100,14 +101,12 @@ static const char *parse_value(const struct key *k, const char *v,
 		*(uint64_t *)field = u;
 		return NULL;
 	case T_RATE: {
-		_cleanup_free_ char *copy = strdup(v);
-		size_t n = copy ? strlen(copy) : 0;
+		/* As thinpack compact --io-rate reads it (lib/throttle.h). */
+		int r = tp_throttle_parse_rate(v, &u);
 
-		if (!copy)
+		if (r == -ENOMEM)
 			return "out of memory";
-		if (n > 2 && strcmp(copy + n - 2, "/s") == 0)
-			copy[n - 2] = '\0';
-		if (tp_parse_size(copy, &u) < 0) {
+		if (r < 0) {
 			snprintf(buf, bufsz, "'%s' is not a rate in bytes per second "
 				 "(like 512K, 8M or 1G, 0 for no limit)", v);
 			return buf;
@@ -132,14 +131,8 @@ static const char *parse_value(const struct key *k, const char *v,
 	case T_PRESSURE: {
 		double x;
 
-		if (strcmp(v, "off") == 0) {
-			*(double *)field = -1;
-			return NULL;
-		}
-		errno = 0;
-		x = strtod(v, &end);
-		if (errno || end == v || *end || !isdigit((unsigned char)v[0]) ||
-		    !(x >= 0 && x <= 100)) {
+		/* As thinpack compact --pressure-limit reads it. */
+		if (tp_throttle_parse_pressure(v, &x) < 0) {
 			snprintf(buf, bufsz, "'%s' is not a percentage from 0 to 100, "
 				 "or off", v);
 			return buf;

@@ -15,7 +15,8 @@
  *   signals.c    SIGTERM, SIGINT, SIGHUP through a signalfd
  *   state.c      what survives a restart, per filesystem UUID
  *   publish.c    the STATUS= line, the status JSON, the Prometheus file
- *   pace.c       between two victims: I/O rate, pressure, budget, signals
+ *   pace.c       between two victims: signals, and the status and log of
+ *                the throttles (I/O rate, pressure, budget: lib/throttle.c)
  *   scheduler.c  which filesystem when; a pass
  *   discover.c   the mount table against the configuration
  *   thinpackd.c  the command line and the main loop

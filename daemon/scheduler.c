@@ -5,8 +5,8 @@
  * next      each filesystem is due an interval after its last pass ended
  *           (at once when a shutdown or a reload cut that pass short).
  * pass      tp_compact() with pace() between two victims (pace.c): I/O
- *           rate, I/O pressure, time budget, signals.  The compaction
- *           itself lives in the library.
+ *           rate, I/O pressure, time budget (lib/throttle.c), signals.
+ *           The compaction itself lives in the library.
  * lock      a pass holds the filesystem's lock (lib/fslock.h), as thinpack
  *           compact and trim do; one that finds it held is skipped, never
  *           waited for: a daemon that waits on a manual run for an hour
@@ -511,17 +511,12 @@ int scheduler_run_pass(struct daemon *d, struct fsent *f)
 	struct tp_compact_result res = { 0 };
 	struct tp_geometry geo;
 	bool have_res = false;
-	struct pacer pc = {
-		.d = d,
-		.f = f,
-		.start = now_monotonic(),
-	};
+	struct pacer pc;
 	int r;
 
 	pass_info_done(&f->pass);
 	f->pass = (struct pass_info){ .start = now_realtime(), .result = PASS_RUNNING };
-	if (f->s.pass_budget)
-		pc.deadline = pc.start + (double)f->s.pass_budget;
+	pacer_start(&pc, d, f);
 	d->active = f;
 	f->phase = PHASE_WAITING;
 
@@ -543,7 +538,7 @@ int scheduler_run_pass(struct daemon *d, struct fsent *f)
 	if (r < 0)
 		goto done;
 	pc.block_size = geo.block_size;
-	pc.tat = now_monotonic();
+	tp_throttle_rate_restart(&pc.t);
 	f->phase = PHASE_SCAN;
 	log_fs(LOG_INFO, f->mountpoint, f->uuid, UINT64_MAX, UINT64_MAX,
 	       "%s: pass started (%s granularity from %s, %zu clusters left out "

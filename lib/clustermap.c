@@ -70,6 +70,8 @@ struct tp_clustermap *tp_clustermap_free(struct tp_clustermap *m)
 	free(m->files);
 	free(m->exts);
 	free(m->holes);
+	free(m->explain);
+	free(m->owners);
 	free(m);
 	return NULL;
 }
@@ -218,4 +220,58 @@ const char *tp_pin_reason_to_string(enum tp_pin_reason r)
 		[TP_PIN_UNOWNED] = "unowned",
 	};
 	return (unsigned)r < _TP_PIN_MAX ? names[r] : "unknown";
+}
+
+const struct tp_owner *tp_clustermap_owners(const struct tp_clustermap *m,
+					    size_t *ret_n)
+{
+	*ret_n = m->n_owners;
+	return m->owners;
+}
+
+const char *tp_owner_kind_to_string(enum tp_owner_kind k)
+{
+	static const char *const names[_TP_OWNER_MAX] = {
+		[TP_OWNER_BOOT_BLOCK] = "boot_block",
+		[TP_OWNER_SUPERBLOCK] = "superblock",
+		[TP_OWNER_GROUP_DESCRIPTORS] = "group_descriptors",
+		[TP_OWNER_RESERVED_GDT] = "reserved_gdt",
+		[TP_OWNER_BLOCK_BITMAP] = "block_bitmap",
+		[TP_OWNER_INODE_BITMAP] = "inode_bitmap",
+		[TP_OWNER_INODE_TABLE] = "inode_table",
+		[TP_OWNER_RESIZE_INODE] = "resize_inode",
+		[TP_OWNER_MMP] = "mmp",
+		[TP_OWNER_JOURNAL] = "journal",
+		[TP_OWNER_QUOTA] = "quota",
+		[TP_OWNER_ORPHAN_FILE] = "orphan_file",
+		[TP_OWNER_RESERVED_INODE] = "reserved_inode",
+		[TP_OWNER_FILE] = "file",
+		[TP_OWNER_DIRECTORY] = "directory",
+		[TP_OWNER_SYMLINK] = "symlink",
+		[TP_OWNER_SPECIAL] = "special",
+		[TP_OWNER_XATTR_INODE] = "xattr_inode",
+		[TP_OWNER_EXTENT_TREE] = "extent_tree",
+		[TP_OWNER_XATTR_BLOCK] = "xattr_block",
+		[TP_OWNER_NONE] = "unowned",
+		[TP_OWNER_FREE] = "owned_but_free",
+		[TP_OWNER_TWICE] = "owned_twice",
+	};
+	return (unsigned)k < _TP_OWNER_MAX ? names[k] : "unknown";
+}
+
+const char *tp_verdict_to_string(enum tp_verdict v)
+{
+	switch (v) {
+	case TP_VERDICT_MOVABLE:
+		return "movable";
+	case TP_VERDICT_EMPTY:
+		return "empty";
+	case TP_VERDICT_PINNED:
+		return "pinned";
+	case TP_VERDICT_UNBACKED:
+		return "unbacked";
+	case TP_VERDICT_SHARED:
+		return "shared";
+	}
+	return "unknown";
 }

@@ -44,6 +44,12 @@ struct tp_clustermap {
 	size_t n_exts, cap_exts;
 	struct tp_hole *holes;   /* sorted by start */
 	size_t n_holes, cap_holes;
+
+	/* with tp_scan_options.explain: */
+	uint64_t *explain;       /* the clusters, sorted, each once */
+	size_t n_explain;
+	struct tp_owner *owners; /* tp_clustermap_owners() */
+	size_t n_owners, cap_owners;
 };
 
 /* The recorded extent holding physical block blk, or NULL. */

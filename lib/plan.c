@@ -186,16 +186,17 @@ static int choose_victims(struct tp_plan *p)
 	for (uint64_t i = 0; i < g->clusters; i++) {
 		struct tp_cluster c;
 		tp_clustermap_get(p->map, i, &c);
-		if (c.used == 0)
+		/* thinpack explain asks the same question of a cluster */
+		enum tp_verdict v = tp_cluster_verdict(&c, tp_provmap_get(p->o.prov, i));
+		if (v == TP_VERDICT_EMPTY)
 			continue;
-		enum tp_prov pv = tp_provmap_get(p->o.prov, i);
-		if (pv == TP_PROV_UNMAPPED || pv == TP_PROV_SHARED) {
+		if (v == TP_VERDICT_UNBACKED || v == TP_VERDICT_SHARED) {
 			p->victim[i] = ROLE_UNBACKED;
 			continue;
 		}
 		holes += C - MIN(c.used, C);
-		if (tp_cluster_eligible(&c) && !p->victim[i] &&
-		    (uint64_t)c.used * 100 <= C * p->o.max_usage)
+		if (v == TP_VERDICT_MOVABLE && !p->victim[i] &&
+		    tp_cluster_usage_needed(g, &c) <= p->o.max_usage)
 			cand[n++] = (struct candidate){ i, c.used };
 	}
 	qsort(cand, n, sizeof(*cand), cmp_candidate);

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -41,9 +42,15 @@ struct scan {
 	enum tp_pin_reason reason;      /* of its data when not movable */
 	enum tp_pin_reason tree_reason; /* of its extent-tree blocks */
 	uint64_t eof_block;             /* first logical block past i_size */
+	struct tp_owner owner;          /* what explain notes of it */
 
-	uint64_t *xattr_blocks; /* shared between inodes: counted once */
+	struct xattr_ref *xattr_blocks; /* shared between inodes: counted once */
 	size_t n_xattr, cap_xattr;
+};
+
+struct xattr_ref {
+	uint64_t blk;
+	uint32_t ino;
 };
 
 static int add_used_run(uint64_t blk, uint64_t len, void *userdata)
@@ -110,6 +117,166 @@ static int record_extent(struct scan *s, uint64_t logical, uint64_t physical,
 	return 0;
 }
 
+/* ---- explain: who owns the blocks of the clusters asked about ---------- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Note the part of [blk, blk + len) that lies in explained clusters as
+ * o's (a template: what owns it and why it stays or may move); data runs
+ * (with_logical) keep their logical block. */
+static int note_owner(struct tp_clustermap *m, const struct tp_owner *o,
+		      uint64_t blk, uint64_t len, bool with_logical)
+{
+	const struct tp_geometry *g = &m->geo;
+	uint64_t lo = MAX(blk, g->first_block);
+	uint64_t hi = MIN(blk + len, tp_cluster_to_blk(g, g->clusters));
+	size_t a = 0, b;
+
+	if (!m->n_explain || lo >= hi)
+		return 0;
+	uint64_t c0 = tp_blk_to_cluster(g, lo), c1 = tp_blk_to_cluster(g, hi - 1);
+	b = m->n_explain;
+	while (a < b) { /* the first explained cluster >= c0 */
+		size_t mid = a + (b - a) / 2;
+		if (m->explain[mid] < c0)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	for (; a < m->n_explain && m->explain[a] <= c1; a++) {
+		uint64_t c = m->explain[a];
+		uint64_t from = MAX(lo, tp_cluster_to_blk(g, c));
+		uint64_t to = MIN(hi, tp_cluster_to_blk(g, c + 1));
+
+		if (TP_RESERVE(m->owners, m->cap_owners, m->n_owners + 1) < 0)
+			return -ENOMEM;
+		struct tp_owner *n = &m->owners[m->n_owners++];
+		*n = *o;
+		n->cluster = c;
+		n->blk = from;
+		n->len = to - from;
+		n->logical = with_logical ? o->logical + (from - blk) : 0;
+	}
+	return 0;
+}
+
+/* Count [blk, blk + len) as the current inode's, movable or pinned for
+ * why, in the map -- and note it so for explain: one classification for
+ * both. */
+static int own(struct scan *s, enum tp_owner_kind kind, uint64_t blk,
+	       uint64_t len, bool movable, enum tp_pin_reason why,
+	       uint64_t logical, bool unwritten)
+{
+	tp_clustermap_add_owned(s->map, blk, len, movable, why);
+	if (!s->map->n_explain)
+		return 0;
+	struct tp_owner o = s->owner;
+	o.kind = kind;
+	o.movable = movable;
+	o.reason = movable ? 0 : why;
+	o.logical = logical;
+	o.unwritten = unwritten;
+	return note_owner(s->map, &o, blk, len, kind != TP_OWNER_EXTENT_TREE);
+}
+
+static int note_metadata_piece(enum tp_owner_kind kind, uint32_t group,
+			       uint64_t blk, uint64_t len, void *userdata)
+{
+	struct tp_owner o = { .kind = kind, .reason = TP_PIN_METADATA, .group = group };
+
+	return note_owner(userdata, &o, blk, len, false);
+}
+
+static int cmp_owner(const void *a, const void *b)
+{
+	const struct tp_owner *x = a, *y = b;
+
+	if (x->cluster != y->cluster)
+		return x->cluster < y->cluster ? -1 : 1;
+	if (x->blk != y->blk)
+		return x->blk < y->blk ? -1 : 1;
+	return (int)x->kind - (int)y->kind;
+}
+
+/* Where the bitmap and the owners disagree in the explained clusters,
+ * block by block: used and owned by nobody, owned yet free, owned twice
+ * (TP_PIN_UNOWNED, as tp_clustermap_get() flags such clusters). */
+static int note_disagreements(struct tp_fs *fs, struct tp_clustermap *m)
+{
+	const struct tp_geometry *g = &m->geo;
+	uint64_t C = g->cluster_blocks;
+	_cleanup_free_ uint8_t *owners = malloc(C);
+	size_t i = 0, n = m->n_owners;
+
+	if (!owners)
+		return -ENOMEM;
+	if (n)
+		qsort(m->owners, n, sizeof(*m->owners), cmp_owner);
+	for (size_t e = 0; e < m->n_explain; e++) {
+		uint64_t c = m->explain[e], start = tp_cluster_to_blk(g, c);
+
+		memset(owners, 0, C);
+		for (; i < n && m->owners[i].cluster == c; i++)
+			for (uint64_t b = m->owners[i].blk;
+			     b < m->owners[i].blk + m->owners[i].len; b++)
+				if (owners[b - start] < 2)
+					owners[b - start]++;
+		/* runs of one state: kind, or _TP_OWNER_MAX for agreement */
+		enum tp_owner_kind run = _TP_OWNER_MAX;
+		uint64_t run_start = start;
+		for (uint64_t b = start; b <= start + C; b++) {
+			enum tp_owner_kind k = _TP_OWNER_MAX;
+			if (b < start + C) {
+				bool used = tp_fs_range_in_use(fs, b, 1);
+				uint8_t o = owners[b - start];
+				k = used && o == 0 ? TP_OWNER_NONE :
+				    !used && o > 0 ? TP_OWNER_FREE :
+				    o > 1 ? TP_OWNER_TWICE : _TP_OWNER_MAX;
+			}
+			if (k == run)
+				continue;
+			if (run != _TP_OWNER_MAX) {
+				struct tp_owner x = { .kind = run, .reason = TP_PIN_UNOWNED };
+				int r = note_owner(m, &x, run_start, b - run_start, false);
+				if (r < 0)
+					return r;
+			}
+			run = k;
+			run_start = b;
+		}
+	}
+	if (m->n_owners)
+		qsort(m->owners, m->n_owners, sizeof(*m->owners), cmp_owner);
+	return 0;
+}
+
+/* tp_scan_options.explain, sorted, each once, whole clusters only. */
+static int explain_set(struct tp_clustermap *m, const struct tp_scan_options *o)
+{
+	size_t k = 0;
+
+	if (!o->n_explain)
+		return 0;
+	m->explain = malloc(o->n_explain * sizeof(*m->explain));
+	if (!m->explain)
+		return -ENOMEM;
+	for (size_t i = 0; i < o->n_explain; i++)
+		if (o->explain[i] < m->geo.clusters)
+			m->explain[k++] = o->explain[i];
+	qsort(m->explain, k, sizeof(*m->explain), cmp_u64);
+	m->n_explain = 0;
+	for (size_t i = 0; i < k; i++)
+		if (i == 0 || m->explain[i] != m->explain[i - 1])
+			m->explain[m->n_explain++] = m->explain[i];
+	return 0;
+}
+
+/* ---- the scan ------------------------------------------------------------- */
+
 static int add_metadata_run(uint64_t blk, uint64_t len, void *userdata)
 {
 	tp_clustermap_add_owned(userdata, blk, len, false, TP_PIN_METADATA);
@@ -121,33 +288,34 @@ static int add_mapping(enum tp_map_kind kind, uint64_t logical,
 {
 	struct scan *s = userdata;
 	struct tp_clustermap *m = s->map;
+	bool unwritten = kind == TP_MAP_UNWRITTEN;
+	int r;
 
 	if (!tp_fs_range_in_use(s->fs, physical, len)) {
 		/* Owned but free: the file changed under the scan. */
 		tp_clustermap_flag(m, physical, len, TP_PIN_UNOWNED);
 		m->stats.owned_free_ranges++;
 	}
-	if (kind == TP_MAP_TREE) {
-		tp_clustermap_add_owned(m, physical, len, false, s->tree_reason);
-		return 0;
-	}
-	if (!s->movable) {
-		tp_clustermap_add_owned(m, physical, len, false, s->reason);
-		return 0;
-	}
+	if (kind == TP_MAP_TREE)
+		return own(s, TP_OWNER_EXTENT_TREE, physical, len, false,
+			   s->tree_reason, 0, false);
+	if (!s->movable)
+		return own(s, s->owner.kind, physical, len, false, s->reason,
+			   logical, unwritten);
 	/* MOVE_EXT clips its range to i_size: blocks past it stay. */
 	uint64_t below = logical >= s->eof_block ? 0 :
 			 MIN(len, s->eof_block - logical);
 	if (below) {
-		tp_clustermap_add_owned(m, physical, below, true, 0);
-		int r = record_extent(s, logical, physical, below,
-				      kind == TP_MAP_UNWRITTEN);
+		r = own(s, s->owner.kind, physical, below, true, 0, logical,
+			unwritten);
+		if (r >= 0)
+			r = record_extent(s, logical, physical, below, unwritten);
 		if (r < 0)
 			return r;
 	}
 	if (below < len)
-		tp_clustermap_add_owned(m, physical + below, len - below, false,
-					TP_PIN_BEYOND_EOF);
+		return own(s, s->owner.kind, physical + below, len - below, false,
+			   TP_PIN_BEYOND_EOF, logical + below, unwritten);
 	return 0;
 }
 
@@ -187,11 +355,11 @@ static bool classify(const struct scan *s, const struct tp_inode *in,
 	return false;
 }
 
-static int remember_xattr_block(struct scan *s, uint64_t blk)
+static int remember_xattr_block(struct scan *s, uint64_t blk, uint32_t ino)
 {
 	if (TP_RESERVE(s->xattr_blocks, s->cap_xattr, s->n_xattr + 1) < 0)
 		return -ENOMEM;
-	s->xattr_blocks[s->n_xattr++] = blk;
+	s->xattr_blocks[s->n_xattr++] = (struct xattr_ref){ blk, ino };
 	return 0;
 }
 
@@ -206,7 +374,7 @@ static int scan_inode(struct tp_fs *fs, const struct tp_inode *in, void *userdat
 		st->regular_files++;
 
 	if (in->xattr_block) {
-		r = remember_xattr_block(s, in->xattr_block);
+		r = remember_xattr_block(s, in->xattr_block, in->ino);
 		if (r < 0)
 			return r;
 	}
@@ -224,6 +392,11 @@ static int scan_inode(struct tp_fs *fs, const struct tp_inode *in, void *userdat
 	s->eof_block = tp_div_round_up(in->size, s->block_size);
 	s->inode = in;
 	s->file = SIZE_MAX;
+	s->owner = (struct tp_owner){
+		.kind = in->kind, .ino = in->ino, .mode = in->mode,
+		.links = in->links, .flags = in->flags, .size = in->size,
+		.changed = MAX(in->mtime, in->ctime),
+	};
 
 	r = tp_fs_inode_map(fs, in, add_mapping, s);
 	if (r == -ENOMEM)
@@ -233,10 +406,13 @@ static int scan_inode(struct tp_fs *fs, const struct tp_inode *in, void *userdat
 	return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
+static int cmp_xattr_ref(const void *a, const void *b)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
+	const struct xattr_ref *x = a, *y = b;
+
+	if (x->blk != y->blk)
+		return x->blk < y->blk ? -1 : 1;
+	return x->ino < y->ino ? -1 : x->ino > y->ino;
 }
 
 static int cmp_rext(const void *a, const void *b)
@@ -300,6 +476,9 @@ int tp_scan(struct tp_fs *fs, const struct tp_geometry *geo,
 	r = tp_clustermap_new(geo, &m);
 	if (r < 0)
 		return r;
+	r = explain_set(m, opts);
+	if (r < 0)
+		return r;
 	s.map = m;
 	s.now = opts->now ? opts->now : (int64_t)time(NULL);
 
@@ -307,6 +486,8 @@ int tp_scan(struct tp_fs *fs, const struct tp_geometry *geo,
 	if (r < 0)
 		return r;
 	r = tp_fs_for_each_metadata_run(fs, add_metadata_run, m);
+	if (r >= 0 && m->n_explain)
+		r = tp_fs_for_each_metadata_piece(fs, note_metadata_piece, m);
 	if (r < 0)
 		return r;
 	r = tp_fs_for_each_inode(fs, scan_inode, &s, opts->progress, opts->userdata,
@@ -317,12 +498,24 @@ int tp_scan(struct tp_fs *fs, const struct tp_geometry *geo,
 	}
 
 	if (s.n_xattr)
-		qsort(s.xattr_blocks, s.n_xattr, sizeof(uint64_t), cmp_u64);
-	for (size_t i = 0; i < s.n_xattr; i++)
-		if (i == 0 || s.xattr_blocks[i] != s.xattr_blocks[i - 1])
-			tp_clustermap_add_owned(m, s.xattr_blocks[i], 1, false,
-						TP_PIN_XATTR);
+		qsort(s.xattr_blocks, s.n_xattr, sizeof(*s.xattr_blocks),
+		      cmp_xattr_ref);
+	for (size_t i = 0, j; r >= 0 && i < s.n_xattr; i = j) {
+		uint64_t blk = s.xattr_blocks[i].blk;
+		for (j = i + 1; j < s.n_xattr && s.xattr_blocks[j].blk == blk; j++)
+			;
+		tp_clustermap_add_owned(m, blk, 1, false, TP_PIN_XATTR);
+		struct tp_owner o = { .kind = TP_OWNER_XATTR_BLOCK,
+				      .reason = TP_PIN_XATTR,
+				      .ino = s.xattr_blocks[i].ino,
+				      .refs = (uint32_t)(j - i) };
+		r = note_owner(m, &o, blk, 1, false);
+	}
 	free(s.xattr_blocks);
+	if (r >= 0 && m->n_explain)
+		r = note_disagreements(fs, m);
+	if (r < 0)
+		return r;
 
 	for (uint64_t c = 0; c < geo->clusters; c++)
 		if (m->owned[c] > m->used[c])

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "thinpack.h"
+#include "basic/array.h"
 #include "basic/cleanup.h"
 
 #define DEFAULT_MIN_AGE (24 * 3600)
@@ -40,6 +41,7 @@ static void setup_signals(void)
 
 struct compact_options {
 	bool json, dry_run, trim, offline, slack_given;
+	bool verbose; /* -v: the moves, by path, after the summary */
 	uint64_t granularity, min_age, max_io;
 	unsigned max_usage, slack;
 	enum tp_placement placement;
@@ -52,22 +54,95 @@ struct run {
 	const struct compact_options *o;
 	const struct tp_geometry *geo;
 	json_object *moves;      /* dry run, --json */
+	struct compact_throttle *throttle;
 	uint64_t moved_bytes;
 	double start;
 	bool tty;
+	/* the moves, kept to be printed after the summary (--verbose) or
+	 * put in the JSON plan (--dry-run --json) with their paths */
+	struct tp_move_report *log;
+	size_t n_log, cap_log;
+	int log_failed; /* -ENOMEM: the log is incomplete */
 };
 
-static void print_move(const struct run *run, const struct tp_move_report *m)
+/* Paths of the moves' files and lenders (in the filesystem, then as this
+ * host names them), in the order of the log: ino[2 * i], ino[2 * i + 1]. */
+struct move_paths {
+	char **paths;
+	size_t n;
+};
+
+static void move_paths_clear(struct move_paths *mp)
 {
-	printf("cluster %" PRIu64 ": inode %" PRIu32 " blocks %" PRIu64 "+%" PRIu64
-	       " from %" PRIu64 " to %" PRIu64,
-	       m->victim, m->ino, m->logical, m->len, m->source, m->target);
+	mp->paths = tp_paths_free(mp->paths, mp->n);
+}
+
+static int move_paths_find(const struct target *t, const struct run *run,
+			   struct move_paths *ret)
+{
+	size_t n = 2 * run->n_log;
+	_cleanup_free_ uint32_t *inos = malloc(MAX(n, 1) * sizeof(*inos));
+	char **paths = NULL;
+	int r;
+
+	*ret = (struct move_paths){ 0 };
+	if (!inos)
+		return -ENOMEM;
+	for (size_t i = 0; i < run->n_log; i++) {
+		inos[2 * i] = run->log[i].ino;
+		inos[2 * i + 1] = run->log[i].has_lender ? run->log[i].lender_ino : 0;
+	}
+	r = tp_fs_inode_paths(t->fs, inos, n, &paths);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		char *host = target_host_path(t, paths[i]);
+		free(paths[i]);
+		paths[i] = host;
+	}
+	*ret = (struct move_paths){ paths, n };
+	return 0;
+}
+
+static void print_move(const struct move_paths *mp, size_t i,
+		       const struct tp_move_report *m)
+{
+	const char *path = mp->paths ? mp->paths[2 * i] : NULL;
+	const char *lender = mp->paths ? mp->paths[2 * i + 1] : NULL;
+
+	printf("cluster %" PRIu64 ": %s (inode %" PRIu32 ") blocks %" PRIu64 "+%"
+	       PRIu64 " from %" PRIu64 " to %" PRIu64,
+	       m->victim, path ? path : "(no name)", m->ino, m->logical, m->len,
+	       m->source, m->target);
 	if (m->has_lender)
-		printf(" (%s inode %" PRIu32 " block %" PRIu64 ")",
-		       m->right ? "before" : "after", m->lender_ino,
-		       m->lender_logical);
+		printf(", %s %s (inode %" PRIu32 ") block %" PRIu64,
+		       m->right ? "before" : "after", lender ? lender : "(no name)",
+		       m->lender_ino, m->lender_logical);
+	if (m->result < 0)
+		printf(": skipped, %s", tp_skip_reason_to_string(m->skip));
 	printf("\n");
-	(void)run;
+}
+
+static json_object *move_json(const struct move_paths *mp, size_t i,
+			      const struct tp_move_report *m)
+{
+	json_object *j = json_object_new_object();
+
+	json_add_u64(j, "cluster", m->victim);
+	json_add_u64(j, "inode", m->ino);
+	json_add_u64(j, "generation", m->generation);
+	json_add_str(j, "path", mp->paths ? mp->paths[2 * i] : NULL);
+	json_add_u64(j, "logical", m->logical);
+	json_add_u64(j, "blocks", m->len);
+	json_add_u64(j, "source", m->source);
+	json_add_u64(j, "target", m->target);
+	if (m->has_lender) {
+		json_add_u64(j, "lender_inode", m->lender_ino);
+		json_add_str(j, "lender_path", mp->paths ? mp->paths[2 * i + 1] : NULL);
+		json_add_u64(j, "lender_logical", m->lender_logical);
+		json_add_str(j, "merge", m->right ? "right" : "left");
+	}
+	return j;
 }
 
 static void on_move(const struct tp_move_report *m, void *userdata)
@@ -76,26 +151,15 @@ static void on_move(const struct tp_move_report *m, void *userdata)
 
 	if (m->result == 0)
 		run->moved_bytes += m->len * run->geo->block_size;
-	if (!run->o->dry_run)
+	/* Kept for after the run: the summary comes first, and the paths
+	 * are found in one walk over the directories. */
+	if (!(run->o->dry_run && run->o->json) && !run->o->verbose)
 		return;
-	if (!run->o->json) {
-		print_move(run, m);
+	if (TP_RESERVE(run->log, run->cap_log, run->n_log + 1) < 0) {
+		run->log_failed = -ENOMEM;
 		return;
 	}
-	json_object *j = json_object_new_object();
-	json_add_u64(j, "cluster", m->victim);
-	json_add_u64(j, "inode", m->ino);
-	json_add_u64(j, "generation", m->generation);
-	json_add_u64(j, "logical", m->logical);
-	json_add_u64(j, "blocks", m->len);
-	json_add_u64(j, "source", m->source);
-	json_add_u64(j, "target", m->target);
-	if (m->has_lender) {
-		json_add_u64(j, "lender_inode", m->lender_ino);
-		json_add_u64(j, "lender_logical", m->lender_logical);
-		json_add_str(j, "merge", m->right ? "right" : "left");
-	}
-	json_object_array_add(run->moves, j);
+	run->log[run->n_log++] = *m;
 }
 
 static void on_progress(const char *phase, uint64_t done, uint64_t total,
@@ -118,6 +182,14 @@ static void on_progress(const char *phase, uint64_t done, uint64_t total,
 		(unsigned)eta / 60, (unsigned)eta % 60);
 	fflush(stderr);
 	progress_shown_set();
+}
+
+/* tp_compact_options.pace: the throttles, between two victims. */
+static int pace(uint64_t moved_bytes, void *userdata)
+{
+	struct run *run = userdata;
+
+	return tp_throttle_pace(moved_bytes, &run->throttle->t);
 }
 
 static int parse_placement(const char *arg, struct compact_options *o)
@@ -159,11 +231,22 @@ static void usage(FILE *out)
 		"\n"
 		"Options:\n"
 		"      --offline            compact an unmounted filesystem or image\n"
-		"  -n, --dry-run            print the plan, change nothing\n"
+		"  -n, --dry-run            say what a run would do (the moves with -v),\n"
+		"                           change nothing\n"
+		"  -v, --verbose            after the summary, every move (victim cluster,\n"
+		"                           file by path, blocks, from, to)\n"
 		"  -j, --json               machine-readable output\n"
 		"  -g, --granularity BYTES  cluster size of the thin device (default: sysfs)\n"
 		"  -a, --min-age DURATION   leave files changed more recently (default 1d)\n"
 		"      --max-io BYTES       move at most this much data\n"
+		"      --io-rate BYTES      move at most this much data per second\n"
+		"      --time-budget DURATION\n"
+		"                           start no cluster once this long has passed\n"
+		"                           (exit 0; the rest is left for the next run)\n"
+		"      --pressure-limit PCT move nothing while some avg10 of\n"
+		"                           /proc/pressure/io is above PCT (0-100)\n"
+		"                           (the three are thinpackd's io_rate,\n"
+		"                           pass_budget and pressure_limit; default off)\n"
 		"      --max-usage PCT      empty only clusters at most this full (default %d)\n"
 		"      --slack PCT          leave this share of the holes free (default %d;\n"
 		"                           0 with --offline)\n"
@@ -452,9 +535,11 @@ static void pool_json(json_object *fs, const struct target *t,
 int cmd_compact(int argc, char **argv)
 {
 	enum { OPT_MAX_IO = 256, OPT_MAX_USAGE, OPT_SLACK, OPT_PLACEMENT, OPT_NO_TRIM,
-	       OPT_OFFLINE, OPT_WAIT, OPT_POOL_MARGIN };
+	       OPT_OFFLINE, OPT_WAIT, OPT_POOL_MARGIN,
+	       OPT_IO_RATE, OPT_TIME_BUDGET, OPT_PRESSURE_LIMIT };
 	static const struct option longopts[] = {
 		{ "dry-run", no_argument, NULL, 'n' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "granularity", required_argument, NULL, 'g' },
 		{ "min-age", required_argument, NULL, 'a' },
@@ -466,6 +551,9 @@ int cmd_compact(int argc, char **argv)
 		{ "offline", no_argument, NULL, OPT_OFFLINE },
 		{ "pool-margin", required_argument, NULL, OPT_POOL_MARGIN },
 		{ "wait", optional_argument, NULL, OPT_WAIT },
+		{ "io-rate", required_argument, NULL, OPT_IO_RATE },
+		{ "time-budget", required_argument, NULL, OPT_TIME_BUDGET },
+		{ "pressure-limit", required_argument, NULL, OPT_PRESSURE_LIMIT },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -480,13 +568,18 @@ int cmd_compact(int argc, char **argv)
 	struct target t = { 0 };
 	_cleanup_free_ uint64_t *swaps = NULL;
 	size_t n_swaps = 0;
+	struct compact_throttle throttle;
 	int c, r;
 
+	compact_throttle_init(&throttle);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "njg:a:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "nvjg:a:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			o.dry_run = true;
+			break;
+		case 'v':
+			o.verbose = true;
 			break;
 		case 'j':
 			o.json = true;
@@ -530,6 +623,14 @@ int cmd_compact(int argc, char **argv)
 			if (parse_wait_option(optarg, &o.wait_s) < 0)
 				return TP_EXIT_USAGE;
 			break;
+		case OPT_IO_RATE:
+		case OPT_TIME_BUDGET:
+		case OPT_PRESSURE_LIMIT:
+			if (compact_throttle_option(&throttle, c == OPT_IO_RATE ? "--io-rate" :
+						    c == OPT_TIME_BUDGET ? "--time-budget" :
+						    "--pressure-limit", optarg) < 0)
+				return TP_EXIT_USAGE;
+			break;
 		case 'h':
 			usage(stdout);
 			return TP_EXIT_OK;
@@ -544,6 +645,13 @@ int cmd_compact(int argc, char **argv)
 		return TP_EXIT_USAGE;
 	}
 
+	/* The offline engine moves in batches of 64 MiB and calls no pace
+	 * hook: a throttle there would not hold. */
+	if (o.offline && tp_throttle_active(&throttle.t)) {
+		log_error("--io-rate, --time-budget and --pressure-limit throttle "
+			  "online compaction only, not --offline");
+		return TP_EXIT_USAGE;
+	}
 	if (o.offline) {
 		o.placement = TP_PLACEMENT_OFFLINE;
 		if (!o.slack_given)
@@ -575,7 +683,10 @@ int cmd_compact(int argc, char **argv)
 		.moves = o.dry_run && o.json ? json_object_new_array() : NULL,
 		.start = now_monotonic(),
 		.tty = isatty(STDERR_FILENO),
+		.throttle = &throttle,
 	};
+	/* A dry run moves nothing: nothing to throttle. */
+	bool throttled = tp_throttle_active(&throttle.t) && !o.dry_run;
 	struct tp_compact_options co = {
 		.min_age = o.min_age,
 		.max_usage = o.max_usage,
@@ -589,12 +700,17 @@ int cmd_compact(int argc, char **argv)
 		.pinned_inodes = swaps,
 		.n_pinned_inodes = n_swaps,
 		.stop = &stop_requested,
+		.pace = throttled ? pace : NULL,
 		.progress = on_progress,
 		.on_move = on_move,
 		.userdata = &run,
 	};
-	struct tp_compact_result res;
-	r = tp_compact(t.dev, t.fs, &t.geo, &co, &res);
+	/* The budget or a signal that ends the wait for the pressure to
+	 * fall, before the scan, ends the run with nothing done. */
+	struct tp_compact_result res = { .stopped = true };
+	r = 0;
+	if (!throttled || compact_throttle_begin(&throttle, t.path, &stop_requested) >= 0)
+		r = tp_compact(t.dev, t.fs, &t.geo, &co, &res);
 	if (res.fallocate2_missing) {
 		log_warning("%s: this kernel has no fallocate2; placing with borrow",
 			    t.path);
@@ -631,6 +747,7 @@ int cmd_compact(int argc, char **argv)
 	}
 	if (r < 0) {
 		json_object_put(run.moves);
+		free(run.log);
 		tp_compact_result_clear(&res);
 		r = t.exit;
 		target_clear(&t);
@@ -662,9 +779,22 @@ int cmd_compact(int argc, char **argv)
 		exit_code |= TP_EXIT_NOTHING;
 	}
 
+	/* The moves, by path: after the summary (--verbose), in the plan
+	 * (--dry-run --json).  Paths that cannot be found leave them by
+	 * inode only. */
+	struct move_paths mp = { 0 };
+	if (run.log_failed < 0)
+		log_warning("%s: out of memory: the moves are not listed", t.path);
+	else if (run.n_log && (r = move_paths_find(&t, &run, &mp)) < 0)
+		log_warning("%s: cannot find the paths of the files moved: %s",
+			    t.path, strerror(-r));
+	for (size_t i = 0; run.moves && i < run.n_log; i++)
+		json_object_array_add(run.moves, move_json(&mp, i, &run.log[i]));
+
 	if (o.json) {
 		json_object *arr = json_object_new_array();
 		json_object *fs = summary_json(&t, &o, &res);
+		compact_throttle_json(fs, &throttle, &res, o.dry_run);
 		pool_json(fs, &t, pool);
 		if (run.moves)
 			json_object_object_add(fs, "plan", run.moves);
@@ -673,8 +803,13 @@ int cmd_compact(int argc, char **argv)
 	} else
 	{
 		print_summary(&t, &o, &res);
+		compact_throttle_print(&throttle, &res);
 		print_pool(&t, pool);
+		for (size_t i = 0; o.verbose && i < run.n_log; i++)
+			print_move(&mp, i, &run.log[i]);
 	}
+	move_paths_clear(&mp);
+	free(run.log);
 	tp_compact_result_clear(&res);
 	target_clear(&t);
 	return exit_code;

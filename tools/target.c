@@ -204,6 +204,20 @@ int target_swapfiles(struct target *t, uint64_t **ret, size_t *ret_n)
 	return 0;
 }
 
+char *target_host_path(const struct target *t, const char *path)
+{
+	const char *mp = t->dev ? t->dev->mountpoint : NULL;
+	char *s = NULL;
+
+	if (!path)
+		return NULL;
+	if (!mp || strcmp(mp, "/") == 0)
+		return strdup(path);
+	if (asprintf(&s, "%s%s", mp, strcmp(path, "/") == 0 ? "" : path) < 0)
+		return NULL;
+	return s;
+}
+
 double now_monotonic(void)
 {
 	struct timespec ts;

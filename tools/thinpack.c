@@ -22,6 +22,8 @@ static const struct command {
 	{ "compact", cmd_compact,
 	  "empty the emptiest clusters of a mounted filesystem, and trim them" },
 	{ "trim", cmd_trim, "trim every empty cluster of a mounted filesystem" },
+	{ "explain", cmd_explain,
+	  "why a cluster cannot be emptied: its owners, and what pins it" },
 	{ "status", cmd_status, "what thinpackd is doing and has done" },
 };
 

@@ -13,6 +13,7 @@
 #include "basic/macros.h"
 #include "fslock.h"
 #include "log.h"
+#include "throttle.h"
 
 /* Exit codes, OR-ed over the filesystems of one run (see thinpack(8)).
  * 0 whenever the run did what it could: a timer or cron job runs thinpack
@@ -36,6 +37,7 @@ int cmd_report(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
 int cmd_trim(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
 
 /* A filesystem named on the command line (target.c). */
 #define TARGET_MAX_WARNINGS 8
@@ -60,6 +62,9 @@ int target_fail(struct target *t, int code, const char *fmt, ...) _printf_(3, 4)
 void target_warn(struct target *t, const char *fmt, ...) _printf_(2, 3);
 int target_scan_error(struct target *t, int r);
 int target_swapfiles(struct target *t, uint64_t **ret, size_t *ret_n);
+/* A path in t's filesystem ("/a/b", from tp_fs_inode_paths()) as this
+ * host names it: under the mount point when mounted.  NULL for NULL. */
+char *target_host_path(const struct target *t, const char *path);
 /* Take the lock of t's filesystem as what ("thinpack compact"), waiting
  * wait_s seconds at most (< 0: for ever; see lock.c).  0, or its exit bits
  * after saying who holds it. */
@@ -68,6 +73,37 @@ int target_lock(struct target *t, const char *what, double wait_s,
 /* --wait[=DURATION]: seconds, < 0 for ever (no DURATION). */
 int parse_wait_option(const char *arg, double *ret);
 double now_monotonic(void);
+
+/* compact --io-rate, --time-budget, --pressure-limit (throttle.c): the
+ * library's throttle (lib/throttle.h), with the command line's side. */
+struct compact_throttle {
+	struct tp_throttle t;
+	const char *path;
+	const volatile sig_atomic_t *stop; /* SIGINT, SIGTERM */
+	bool yield_said;
+};
+/* Every throttle off. */
+void compact_throttle_init(struct compact_throttle *th);
+/* opt is "--io-rate", "--time-budget" or "--pressure-limit".  0, or
+ * -EINVAL after saying what is wrong. */
+int compact_throttle_option(struct compact_throttle *th, const char *opt,
+			    const char *arg);
+/* The run on path starts: the budget counts from here, and a pressure
+ * above the limit is waited out first.  0, or < 0 when the budget or a
+ * signal ended that wait (nothing to do then but say so). */
+int compact_throttle_begin(struct compact_throttle *th, const char *path,
+			   const volatile sig_atomic_t *stop);
+/* "time_budget", "signal", or NULL when the run was not stopped. */
+const char *compact_stop_reason(const struct compact_throttle *th,
+				const struct tp_compact_result *res);
+/* The summary's lines: how long the throttles held the run, and what a
+ * spent budget left. */
+void compact_throttle_print(const struct compact_throttle *th,
+			    const struct tp_compact_result *res);
+/* The same in the JSON: stop_reason, victims_left, throttle (not for a
+ * dry run). */
+void compact_throttle_json(json_object *j, const struct compact_throttle *th,
+			   const struct tp_compact_result *res, bool dry_run);
 
 /* JSON (json.c): {"filesystems": [...]} on stdout, and the fields. */
 void json_add_u64(json_object *o, const char *key, uint64_t v);

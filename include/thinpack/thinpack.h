@@ -135,6 +135,15 @@ const struct tp_fs_info *tp_fs_get_info(const struct tp_fs *fs);
 /* The libext2fs message behind the last error of fs (or of the failed
  * tp_fs_open() on this thread), or NULL. */
 const char *tp_fs_last_error(void);
+/* A path from the filesystem's root ("/a/b") of each of inodes[0, n), as
+ * debugfs ncheck finds it: a directory by its ".." chain, anything else
+ * in the first directory that names it (one walk over every directory,
+ * and only when needed).  (*ret)[i] is NULL for an inode no directory
+ * names (deleted but open, an xattr inode, a reserved one).  Free with
+ * tp_paths_free(*ret, n). */
+int tp_fs_inode_paths(struct tp_fs *fs, const uint32_t *inodes, size_t n,
+		      char ***ret);
+char **tp_paths_free(char **paths, size_t n);
 
 /* ---- target: can this filesystem be compacted ----------------------------- */
 
@@ -342,6 +351,12 @@ struct tp_scan_options {
 	/* Also keep what compaction needs: the movable extents that touch
 	 * partial clusters (the reverse map) and the free runs inside them. */
 	bool reverse_map;
+	/* Also note who owns each used block of these clusters (indexes, 0
+	 * to geometry->clusters - 1, in any order), each owner classified
+	 * as the map counts it: tp_clustermap_owners(), for thinpack
+	 * explain. */
+	const uint64_t *explain;
+	size_t n_explain;
 	/* Checked after each block group: -ECANCELED when set. */
 	const volatile sig_atomic_t *stop;
 	tp_progress_fn progress;
@@ -402,6 +417,105 @@ static inline bool tp_cluster_eligible(const struct tp_cluster *c)
 {
 	return c->used > 0 && c->reasons == 0 && c->movable >= c->used;
 }
+
+/* Whether compaction may empty a cluster, or the first reason why not:
+ * the planner's choice of victims (lib/plan.c) and thinpack explain ask
+ * this one question.  pv: the cluster's provisioning (TP_PROV_UNKNOWN
+ * where unknown).  The plan's own limits come on top: --max-usage
+ * (tp_cluster_usage_needed()), --max-io, and room in the holes of the
+ * clusters that stay. */
+enum tp_verdict {
+	TP_VERDICT_MOVABLE,  /* every used block movable: a candidate victim */
+	TP_VERDICT_EMPTY,    /* nothing to move */
+	TP_VERDICT_PINNED,   /* it holds unmovable blocks (tp_cluster.reasons) */
+	TP_VERDICT_UNBACKED, /* the device holds no space for it: emptying it
+			      * returns nothing, and the plan neither empties
+			      * nor fills it */
+	TP_VERDICT_SHARED,   /* its space is shared with a snapshot: emptying
+			      * it frees nothing */
+};
+const char *tp_verdict_to_string(enum tp_verdict v);
+
+static inline enum tp_verdict tp_cluster_verdict(const struct tp_cluster *c,
+						 enum tp_prov pv)
+{
+	if (c->used == 0)
+		return TP_VERDICT_EMPTY;
+	if (pv == TP_PROV_UNMAPPED)
+		return TP_VERDICT_UNBACKED;
+	if (pv == TP_PROV_SHARED)
+		return TP_VERDICT_SHARED;
+	return tp_cluster_eligible(c) ? TP_VERDICT_MOVABLE : TP_VERDICT_PINNED;
+}
+
+/* The least --max-usage (percent) under which the plan takes a cluster
+ * this full: used * 100 <= C * max_usage. */
+static inline unsigned tp_cluster_usage_needed(const struct tp_geometry *g,
+					       const struct tp_cluster *c)
+{
+	return (unsigned)(((uint64_t)c->used * 100 + g->cluster_blocks - 1) /
+			  g->cluster_blocks);
+}
+
+/* ---- explain: who owns the used blocks of a cluster --------------------- */
+
+enum tp_owner_kind {
+	/* static metadata, at places the superblock fixes */
+	TP_OWNER_BOOT_BLOCK,        /* below s_first_data_block (1 KiB blocks) */
+	TP_OWNER_SUPERBLOCK,        /* the primary or a backup */
+	TP_OWNER_GROUP_DESCRIPTORS,
+	TP_OWNER_RESERVED_GDT,      /* room for the descriptors of growth */
+	TP_OWNER_BLOCK_BITMAP,
+	TP_OWNER_INODE_BITMAP,
+	TP_OWNER_INODE_TABLE,
+	TP_OWNER_RESIZE_INODE,      /* its double-indirect block */
+	TP_OWNER_MMP,
+	/* inodes the superblock names, or reserved ones */
+	TP_OWNER_JOURNAL,
+	TP_OWNER_QUOTA,
+	TP_OWNER_ORPHAN_FILE,
+	TP_OWNER_RESERVED_INODE,
+	/* the data of an inode */
+	TP_OWNER_FILE,
+	TP_OWNER_DIRECTORY,
+	TP_OWNER_SYMLINK,
+	TP_OWNER_SPECIAL,           /* device, fifo, socket */
+	TP_OWNER_XATTR_INODE,       /* a large extended attribute's value */
+	/* blocks of an inode that are not its data */
+	TP_OWNER_EXTENT_TREE,       /* extent-tree or indirect blocks */
+	TP_OWNER_XATTR_BLOCK,       /* i_file_acl, maybe shared (refs) */
+	/* where the bitmap and the owners disagree (TP_PIN_UNOWNED) */
+	TP_OWNER_NONE,              /* used in the bitmap, owned by no inode */
+	TP_OWNER_FREE,              /* owned, yet free in the bitmap */
+	TP_OWNER_TWICE,             /* owned by two inodes or more */
+	_TP_OWNER_MAX,
+};
+const char *tp_owner_kind_to_string(enum tp_owner_kind k);
+
+/* A run of blocks of one cluster and what owns it. */
+struct tp_owner {
+	uint64_t cluster;          /* index, as tp_clustermap_get() takes */
+	uint64_t blk, len;         /* filesystem blocks, inside the cluster */
+	enum tp_owner_kind kind;
+	bool movable;              /* counted movable in the map */
+	enum tp_pin_reason reason; /* why not, when not */
+	uint32_t group;            /* static metadata: of which block group */
+	/* Blocks of an inode (ino != 0): */
+	uint32_t ino;              /* an xattr block: the first that uses it */
+	uint32_t refs;             /* an xattr block: how many inodes use it */
+	uint64_t logical;          /* data: the file's block at blk */
+	bool unwritten;            /* data: fallocated, never written */
+	uint16_t mode, links;
+	uint32_t flags;            /* i_flags */
+	uint64_t size;
+	int64_t changed;           /* max(mtime, ctime) */
+};
+
+/* The owners noted for tp_scan_options.explain, sorted by cluster, then
+ * block, then kind; a block with several owners (or none, TP_OWNER_NONE)
+ * is in several runs. */
+const struct tp_owner *tp_clustermap_owners(const struct tp_clustermap *map,
+					    size_t *ret_n);
 
 /* ---- report: the figures and the bound ----------------------------------- */
 

@@ -4,7 +4,8 @@
  * (but the unit tests): the handle behind struct tp_fs, the errcode_t ->
  * -errno mapping, and write.c's edit of an extent-tree node.
  *   e2fs.c   open, close, what the superblock says, libext2fs's errors
- *   read.c   block bitmaps, the inode scan, block maps (the scan's side)
+ *   read.c   block bitmaps, the inode scan, block maps (the scan's side),
+ *            names of inodes (explain, the dry run)
  *   write.c  the offline engine's side: allocation, copies, extent edits
  */
 #ifndef TP_E2FS_PRIVATE_H

@@ -28,6 +28,13 @@ bool tp_fs_range_in_use(struct tp_fs *fs, uint64_t blk, uint64_t len);
  * descriptors, reserved GDT blocks, bitmaps, inode tables, the MMP block. */
 int tp_fs_for_each_metadata_run(struct tp_fs *fs, tp_run_fn fn, void *userdata);
 
+/* The same static metadata piece by piece, each with what it is (kind
+ * TP_OWNER_BOOT_BLOCK to TP_OWNER_MMP) and the block group it belongs to:
+ * the runs above are their union. */
+typedef int (*tp_meta_fn)(enum tp_owner_kind kind, uint32_t group, uint64_t blk,
+			  uint64_t len, void *userdata);
+int tp_fs_for_each_metadata_piece(struct tp_fs *fs, tp_meta_fn fn, void *userdata);
+
 struct tp_inode {
 	uint32_t ino;
 	uint32_t generation;
@@ -42,6 +49,8 @@ struct tp_inode {
 	bool extents;
 	bool reserved;        /* reserved inode, or one the superblock names
 			       * (journal, quota, orphan file) */
+	enum tp_owner_kind kind; /* what it is: TP_OWNER_JOURNAL...
+				  * TP_OWNER_XATTR_INODE */
 	const void *raw;      /* valid during the callback, for tp_fs_inode_map() */
 };
 

@@ -1,9 +1,10 @@
 #!/bin/bash
 # thinpack compact --offline --dry-run on a crafted image, no root needed:
-# the plan (every move: cluster, inode, logical range, source, target) and
-# its summary must match the expected files byte for byte (after
-# filter.sed), in text and JSON, and under a budget (--max-io); a dry run
-# leaves the image as it was.  Any change of the planner's choices shows
+# the plan (every move: cluster, file by path and inode, logical range,
+# source, target) and its summary must match the expected files byte for
+# byte (after filter.sed), in text (summary first, the moves with
+# --verbose; the summary alone without) and JSON, and under a budget
+# (--max-io); a dry run leaves the image as it was.  Any change of the planner's choices shows
 # here; after an intended one, record the new plan with regen.sh and check
 # the diff.
 #
@@ -85,7 +86,9 @@ variant() {
 	fi
 }
 
-variant text --granularity 64K
+variant text --verbose --granularity 64K
 variant json --json --granularity 64K
-variant budget --max-usage 100 --max-io 256K --granularity 32K
+variant budget --verbose --max-usage 100 --max-io 256K --granularity 32K
+# without --verbose, the summary alone
+variant summary --granularity 64K
 tp_done

@@ -104,6 +104,12 @@ tp_release() {
 	swap)
 		swapoff "$what" 2>/dev/null
 		;;
+	load)
+		# the reader ends after its current dd: not killed, so that
+		# no dd is left holding the loop device
+		rm -f "$TP_WORK/load.on"
+		wait "$what" 2>/dev/null
+		;;
 	esac
 }
 
@@ -186,6 +192,42 @@ tp_loop_nodiscard() {
 			tp_stack[i]="loop-remove $1"
 		fi
 	done
+}
+
+# tp_io_load_start: I/O pressure (some avg10 in /proc/pressure/io well
+# above 10 on these machines): two readers of random 64 MiB stretches,
+# direct I/O, of a loop device with direct I/O on 256 MiB of real data in
+# $TP_WORK, outside any pool, until tp_io_load_stop or cleanup.
+tp_io_load_start() {
+	local j
+	if [ -z "${tp_load_dev:-}" ]; then
+		dd if=/dev/urandom of="$TP_WORK/load.img" bs=1M count=256 status=none
+		tp_loop tp_load_dev "$TP_WORK/load.img" --direct-io=on
+	fi
+	touch "$TP_WORK/load.on"
+	for j in 1 2; do
+		(
+			trap - ERR
+			while [ -e "$TP_WORK/load.on" ]; do
+				dd if="$tp_load_dev" of=/dev/null bs=1M count=64 iflag=direct \
+					skip=$((RANDOM % 192)) status=none || true
+			done
+		) &
+		tp_stack+=("load $!")
+	done
+}
+
+tp_io_load_stop() {
+	local i
+	for i in "${!tp_stack[@]}"; do
+		case ${tp_stack[i]} in
+		load\ *)
+			tp_release "${tp_stack[i]}"
+			unset 'tp_stack[i]'
+			;;
+		esac
+	done
+	tp_stack=("${tp_stack[@]}")
 }
 
 # tp_mount SOURCE DIR [mount options...]

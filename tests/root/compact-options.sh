@@ -34,6 +34,30 @@ tp_expect_exit 8 "no such file" -- compact "$TP_WORK/nonexistent"
 "$THINPACK" compact --dry-run --min-age 0 --max-usage 100 --granularity 1M \
 	"$m" >"$TP_WORK/plan.txt" || tp_fail "dry run (text): exit $?"
 grep -q "would empty" "$TP_WORK/plan.txt" || tp_fail "no summary in the dry run"
+tp_expect_eq "lines of a dry run without --verbose" "$(wc -l <"$TP_WORK/plan.txt")" 1
+# --verbose: the summary first, then every move of the plan by path, the
+# path naming the inode moved (stat, not thinpack, says so)
+"$THINPACK" compact --dry-run --verbose --min-age 0 --max-usage 100 --granularity 1M \
+	"$m" >"$TP_WORK/plan-v.txt" || tp_fail "dry run (--verbose): exit $?"
+"$PYTHON3" - "$TP_WORK/plan-v.txt" "$TP_WORK/plan.json" <<'PY' || tp_fail "the --verbose dry run"
+import json, os, re, sys
+lines = open(sys.argv[1]).read().splitlines()
+moves = json.load(open(sys.argv[2]))["filesystems"][0]["plan"]
+assert re.search(r": would empty \d+ clusters", lines[0]), lines[0]
+assert len(lines) == 1 + len(moves), (len(lines), len(moves))
+for line, m in zip(lines[1:], moves):
+    x = re.match(r"cluster (\d+): (.+) \(inode (\d+)\) blocks (\d+)\+(\d+) from (\d+) to (\d+)", line)
+    assert x, line
+    c, path, ino, lo, n, src, dst = x.groups()
+    assert (int(c), int(ino), int(lo), int(n), int(src), int(dst)) == (
+        m["cluster"], m["inode"], m["logical"], m["blocks"], m["source"], m["target"]), (line, m)
+    assert os.stat(path).st_ino == int(ino), (path, ino)
+    assert m["path"] == path, (m["path"], path)
+    if "lender_inode" in m:
+        assert os.stat(m["lender_path"]).st_ino == m["lender_inode"], m
+print("--verbose: the summary, then %d moves, each path its inode's" % len(moves),
+      file=sys.stderr)
+PY
 "$PYTHON3" "$TP_PY" fiemap $(find "$m" -type f | sort) >"$TP_WORK/fiemap.after"
 cmp -s "$TP_WORK/fiemap.before" "$TP_WORK/fiemap.after" || tp_fail "a dry run moved data"
 tp_expect_eq "dry run: free + owned" "$("$PYTHON3" "$TP_PY" space "$m")" \

@@ -16,25 +16,6 @@ fstrim "$m"
 sync
 tp_snapshot "$m"
 
-# The load: direct reads of real data through a loop device that does
-# direct I/O on a file outside the pool.
-dd if=/dev/urandom of="$TP_WORK/load.img" bs=1M count=256 status=none
-tp_loop loaddev "$TP_WORK/load.img" --direct-io=on
-load_start() {
-	touch "$TP_WORK/load.on"
-	local j
-	for j in 1 2; do
-		(
-			trap - ERR
-			while [ -e "$TP_WORK/load.on" ]; do
-				dd if="$loaddev" of=/dev/null bs=1M count=64 iflag=direct \
-					skip=$((RANDOM % 192)) status=none || true
-			done
-		) &
-		td_pids+=($!)
-	done
-}
-load_stop() { rm -f "$TP_WORK/load.on"; }
 avg10() { "$PYTHON3" "$TD_PY" avg10; }
 # wait_avg10 OP VALUE SECONDS: until some avg10 OP VALUE (lt, gt).
 wait_avg10() {
@@ -73,7 +54,7 @@ low=$(td_status "fs['$m']['pass']['moved_bytes']")
 tp_log "low pressure ($(avg10)): $low bytes moved"
 
 # 2. High pressure: thinpackd yields, nothing moves.
-load_start
+tp_io_load_start
 wait_avg10 gt $((limit + 10)) 60
 td_wait_status "fs['$m']['phase'] == 'yielding'" 10
 td_wait_notify "^STATUS=fs $m: yielding for I/O pressure" 5 >/dev/null
@@ -92,7 +73,7 @@ done
 tp_log "high pressure: nothing moved for 6 s, $m0 bytes in all"
 
 # 3. The load stops, the pressure falls: moving resumes.
-load_stop
+tp_io_load_stop
 td_wait_status "fs['$m']['pass'] is None or fs['$m']['pass']['moved_bytes'] > $m0" 60
 tp_log "pressure $(avg10): moving again"
 td_stop
