@@ -144,6 +144,13 @@ struct fs_summary {
 	uint64_t reclaimable_bytes;   /* the bound, in bytes */
 	uint64_t reclaim_io_bytes;    /* the least data moved for it */
 	const char *prov_source;      /* tp_prov_source_to_string() */
+	uint64_t shared;              /* clusters whose space a snapshot shares */
+	/* the dm-thin pool below, when there is one (pool_name[0]) */
+	char pool_name[128];          /* device-mapper names are shorter */
+	uint64_t pool_block_size;     /* bytes */
+	uint64_t pool_used_blocks, pool_total_blocks;
+	uint64_t pool_used_metadata_blocks, pool_total_metadata_blocks;
+	bool pool_out_of_data_space, pool_read_only, pool_needs_check;
 };
 
 /* ---- the filesystems --------------------------------------------------------- */

@@ -171,6 +171,23 @@ static json_object *summary_json(const struct fs_summary *s)
 	add_u64(o, "reclaimable_bytes", s->reclaimable_bytes);
 	add_u64(o, "reclaim_io_bytes", s->reclaim_io_bytes);
 	add_string(o, "provisioning", s->prov_source);
+	add_u64(o, "shared_clusters", s->shared);
+	if (s->pool_name[0]) {
+		json_object *p = json_object_new_object();
+		add_string(p, "name", s->pool_name);
+		add_u64(p, "block_size", s->pool_block_size);
+		add_u64(p, "used_blocks", s->pool_used_blocks);
+		add_u64(p, "total_blocks", s->pool_total_blocks);
+		add_u64(p, "used_metadata_blocks", s->pool_used_metadata_blocks);
+		add_u64(p, "total_metadata_blocks", s->pool_total_metadata_blocks);
+		json_object_object_add(p, "out_of_data_space",
+				       json_object_new_boolean(s->pool_out_of_data_space));
+		json_object_object_add(p, "read_only",
+				       json_object_new_boolean(s->pool_read_only));
+		json_object_object_add(p, "needs_check",
+				       json_object_new_boolean(s->pool_needs_check));
+		json_object_object_add(o, "pool", p);
+	}
 	return o;
 }
 
@@ -279,6 +296,65 @@ static void family(FILE *out, const char *name, enum mtype t, const char *help)
 /* The summary after the last pass: no sample before the first one. */
 #define PER_FS_SUMMARY(name, help, expr) \
 	PER_FS_IF(name, GAUGE, help, "%" PRIu64, uint64_t, f->summary.when, expr)
+
+/* The dm-thin pool below each filesystem, as read with the summary: its
+ * families only when a filesystem has one. */
+static void pool_metrics(FILE *out, const struct daemon *d)
+{
+	bool pools = false;
+
+	for (size_t i = 0; i < d->n_fs; i++)
+		pools |= d->fs[i]->summary.when && d->fs[i]->summary.pool_name[0];
+	if (!pools)
+		return;
+#define POOL_U64(name, help, expr)                                             \
+	PER_FS_IF(name, GAUGE, help, "%" PRIu64, uint64_t,                     \
+		  f->summary.when && f->summary.pool_name[0], expr)
+	family(out, "thinpack_pool_info", GAUGE,
+	       "The dm-thin pool below the filesystem (its device-mapper name "
+	       "in the label pool); 1.");
+	for (size_t i = 0; i < d->n_fs; i++) {
+		const struct fsent *f = d->fs[i];
+		if (!f->summary.when || !f->summary.pool_name[0])
+			continue;
+		fputs("thinpack_pool_info", out);
+		labels(out, f, "pool", f->summary.pool_name);
+		fputs(" 1\n", out);
+	}
+	POOL_U64("thinpack_pool_data_size_bytes", "The pool's data space.",
+		 f->summary.pool_total_blocks * f->summary.pool_block_size);
+	POOL_U64("thinpack_pool_data_used_bytes", "Of it, what is allocated.",
+		 f->summary.pool_used_blocks * f->summary.pool_block_size);
+	PER_FS_IF("thinpack_pool_metadata_used_ratio", GAUGE,
+		  "Of the pool's metadata blocks, the part in use.", "%.4f", double,
+		  f->summary.when && f->summary.pool_name[0] &&
+			  f->summary.pool_total_metadata_blocks,
+		  (double)f->summary.pool_used_metadata_blocks /
+			  (double)f->summary.pool_total_metadata_blocks);
+#undef POOL_U64
+	family(out, "thinpack_pool_flag", GAUGE,
+	       "The pool's state, as its status says: out_of_data_space, "
+	       "read_only, needs_check; 1 when set (thinpackd does not compact "
+	       "then).");
+	for (size_t i = 0; i < d->n_fs; i++) {
+		const struct fsent *f = d->fs[i];
+		const struct {
+			const char *flag;
+			bool set;
+		} fl[] = {
+			{ "out_of_data_space", f->summary.pool_out_of_data_space },
+			{ "read_only", f->summary.pool_read_only },
+			{ "needs_check", f->summary.pool_needs_check },
+		};
+		if (!f->summary.when || !f->summary.pool_name[0])
+			continue;
+		for (size_t k = 0; k < ELEMENTSOF(fl); k++) {
+			fputs("thinpack_pool_flag", out);
+			labels(out, f, "flag", fl[k].flag);
+			fprintf(out, " %d\n", fl[k].set);
+		}
+	}
+}
 
 static int metrics_write(const struct daemon *d, const char *path)
 {
@@ -395,6 +471,13 @@ static int metrics_write(const struct daemon *d, const char *path)
 	PER_FS_SUMMARY("thinpack_reclaim_io_bytes",
 		       "The least data compaction must move to return "
 		       "thinpack_reclaimable_bytes.", f->summary.reclaim_io_bytes);
+	PER_FS_SUMMARY("thinpack_shared_bytes",
+		       "Clusters whose space the device shares with a snapshot (a "
+		       "dm-thin pool's metadata): neither moved from nor into.",
+		       f->summary.shared * f->granularity);
+
+	pool_metrics(out, d);
+
 	PER_FS_IF("thinpack_summary_timestamp_seconds", GAUGE,
 		  "When the figures of what is left were counted (the scan "
 		  "after the last pass).", "%.3f", double, f->summary.when,

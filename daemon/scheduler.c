@@ -477,7 +477,8 @@ static void summarize(struct daemon *d, struct fsent *f, const struct tp_device 
 		prov = NULL;
 	if (r >= 0)
 		r = tp_summarize(map, prov, 0, &sum);
-	if (r >= 0)
+	if (r >= 0) {
+		const struct tp_pool *pool = tp_provmap_pool(prov);
 		f->summary = (struct fs_summary){
 			.when = now_realtime(),
 			.total = sum->total,
@@ -491,8 +492,21 @@ static void summarize(struct daemon *d, struct fsent *f, const struct tp_device 
 			.reclaimable_bytes = sum->compaction_bytes,
 			.reclaim_io_bytes = sum->compaction_io_bytes,
 			.prov_source = tp_prov_source_to_string(sum->prov_source),
+			.shared = sum->shared,
 		};
-	else if (r != -ECANCELED)
+		if (pool) {
+			struct fs_summary *s = &f->summary;
+			snprintf(s->pool_name, sizeof(s->pool_name), "%s", pool->name);
+			s->pool_block_size = pool->block_size;
+			s->pool_used_blocks = pool->used_blocks;
+			s->pool_total_blocks = pool->total_blocks;
+			s->pool_used_metadata_blocks = pool->used_metadata_blocks;
+			s->pool_total_metadata_blocks = pool->total_metadata_blocks;
+			s->pool_out_of_data_space = pool->out_of_data_space;
+			s->pool_read_only = pool->read_only;
+			s->pool_needs_check = pool->needs_check;
+		}
+	} else if (r != -ECANCELED)
 		log_fs(LOG_WARNING, f->mountpoint, f->uuid, UINT64_MAX, UINT64_MAX,
 		       "%s: cannot count what is left after the pass: %s",
 		       f->mountpoint, strerror(-r));

@@ -83,6 +83,42 @@ static void print_pass(const char *label, json_object *p, uint64_t granularity)
 	printf("\n");
 }
 
+/* What the scan after the last pass counted, and the pool below. */
+static void print_summary(json_object *sm, uint64_t granularity)
+{
+	char a[TP_SIZE_STR_MAX], b[TP_SIZE_STR_MAX], c[TP_SIZE_STR_MAX], d[32];
+	json_object *p = get(sm, "pool");
+
+	if (!sm)
+		return;
+	printf("  %-14s %" PRIu64 " partial clusters (%" PRIu64 " pinned), %" PRIu64
+	       " empty; trim returns %s now, compaction %s by moving %s (%s)\n",
+	       "left", get_u64(sm, "partial"), get_u64(sm, "pinned"), get_u64(sm, "empty"),
+	       tp_format_size(get_u64(sm, "trim_now_bytes"), a),
+	       tp_format_size(get_u64(sm, "reclaimable_bytes"), b),
+	       tp_format_size(get_u64(sm, "reclaim_io_bytes"), c),
+	       date(get_double(sm, "time"), d));
+	if (!p)
+		return;
+	uint64_t bs = get_u64(p, "block_size"), used = get_u64(p, "used_blocks"),
+		 total = get_u64(p, "total_blocks");
+	printf("  %-14s %s: %s of %s used (%" PRIu64 " %%), chunk %s", "pool",
+	       get_str(p, "name") ? get_str(p, "name") : "?",
+	       tp_format_size(used * bs, a), tp_format_size(total * bs, b),
+	       total ? used * 100 / total : 0, tp_format_size(bs, c));
+	if (get_u64(sm, "shared_clusters"))
+		printf("; %s shared with snapshots",
+		       tp_format_size(get_u64(sm, "shared_clusters") * granularity, a));
+	static const char *const flags[] = { "out_of_data_space", "read_only",
+					     "needs_check" };
+	for (size_t i = 0; i < ELEMENTSOF(flags); i++) {
+		json_object *v = get(p, flags[i]);
+		if (v && json_object_get_boolean(v))
+			printf("; %s", flags[i]);
+	}
+	printf("\n");
+}
+
 static void print_fs(json_object *f)
 {
 	char a[TP_SIZE_STR_MAX], b[TP_SIZE_STR_MAX], c[32], d[32];
@@ -115,6 +151,7 @@ static void print_fs(json_object *f)
 	       tp_format_size(get_u64(t, "trimmed_bytes"), b), get_u64(t, "passes"),
 	       get_u64(t, "passes_stopped"), get_u64(t, "pass_errors"),
 	       get_double(t, "yield_seconds"));
+	print_summary(get(f, "summary"), gran);
 	if (get_u64(f, "clusters_left_out"))
 		printf("  %-14s %" PRIu64 " clusters that failed lately\n", "left out",
 		       get_u64(f, "clusters_left_out"));

@@ -80,6 +80,7 @@ expect = {
     ("thinpack_trim_now_bytes", None): r["trim_now_bytes"],
     ("thinpack_reclaimable_bytes", None): r["compaction_bytes"],
     ("thinpack_reclaim_io_bytes", None): r["compaction_io_bytes"],
+    ("thinpack_shared_bytes", None): want["provisioning"]["shared"] * 1048576,
 }
 errors = []
 for k, v in expect.items():
@@ -94,6 +95,18 @@ ts = got.get(("thinpack_summary_timestamp_seconds", None))
 if ts is None or not float(start) <= ts <= time.time():
     errors.append("thinpack_summary_timestamp_seconds %r not between %s and now"
                   % (ts, start))
+# no dm-thin pool below a loop device: no pool figures
+for name in re.findall(r'^(thinpack_pool_[a-z_]+)\{mountpoint="%s"' % re.escape(mnt),
+                       open(prom).read(), re.M):
+    errors.append("%s for a filesystem with no thin pool" % name)
+# thinpack status says the same, for people
+import os, subprocess
+out = subprocess.run([os.environ["THINPACK"], "status", "--file", status],
+                     capture_output=True, text=True).stdout
+line = "left           %d partial clusters (%d pinned), %d empty;" % (
+    c["partial"], c["pinned"], c["empty"])
+if line not in out:
+    errors.append("thinpack status has no line %r: %s" % (line, out))
 fs = [f for f in json.load(open(status))["filesystems"] if f["mountpoint"] == mnt]
 s = fs[0].get("summary") if fs else None
 if not s:

@@ -120,6 +120,80 @@ read -r emptied victims prov returned < <(jq_ \
 tp_log "$(uname -r): chunk $chunk; $nfiles files; origin $r_shared of $r_mapped chunks shared with the snapshot; compact (exit $rc): $emptied of $victims clusters emptied, device returned $returned bytes, provisioned $prov bytes; pool used $before -> $after chunks"
 [ "$after" -le "$before" ] || tp_fail "the pool grew: $before -> $after chunks"
 
+# thinpackd's view of the pool: one pass, then its metrics, status JSON
+# and `thinpack status` against the pool's own status and the oracle
+# (thin_dump's XML through a metadata snapshot of the test's own).
+cat >"$TP_WORK/d.conf" <<EOF
+[global]
+min_age = 0
+max_usage = 100
+pressure_limit = off
+io_rate = 0
+
+[$m]
+EOF
+mkdir -p "$TP_WORK/prom" "$TP_WORK/run" "$TP_WORK/state"
+rc=0
+THINPACK_TEXTFILE_DIR=$TP_WORK/prom RUNTIME_DIRECTORY=$TP_WORK/run \
+	STATE_DIRECTORY=$TP_WORK/state "$(dirname "$THINPACK")/thinpackd" \
+	--foreground --oneshot --config "$TP_WORK/d.conf" 2>"$TP_WORK/d.log" || rc=$?
+tp_expect_eq "thinpackd --oneshot: exit ($(tail -n 2 "$TP_WORK/d.log"))" "$rc" 0
+sync
+d_used=$(pool_used) d_total=$(pool_total)
+"$PYTHON3" "$TP_PY" oracle --device "$dev" --mountpoint "$m" --granularity "$chunk_b" \
+	--min-age 0 >"$TP_WORK/oracle-d.json"
+# (thinpackd --oneshot has exited: status says so, exit 4)
+rc=0
+"$THINPACK" status --file "$TP_WORK/run/status.json" >"$TP_WORK/status.txt" 2>&1 || rc=$?
+tp_expect_eq "thinpack status after --oneshot: exit" "$rc" 4
+grep -q "^thinpackd: not running" "$TP_WORK/status.txt" ||
+	tp_fail "thinpack status: $(head -3 "$TP_WORK/status.txt")"
+"$PYTHON3" - "$TP_WORK/prom/thinpack.prom" "$TP_WORK/run/status.json" \
+	"$TP_WORK/oracle-d.json" "$TP_WORK/status.txt" "$m" "$pool" "$chunk_b" \
+	"$d_used" "$d_total" <<'PY' || tp_fail "thinpackd's pool figures"
+import json, re, sys
+prom, status, oracle, text, mnt, pool, chunk, used, total = sys.argv[1:]
+chunk, used, total = int(chunk), int(used), int(total)
+got = {}
+for line in open(prom):
+    m = re.match(r'^(thinpack_[a-z_]+)\{mountpoint="([^"]*)",uuid="[^"]*"'
+                 r'(?:,([a-z]+)="([^"]*)")?\} (\S+)$', line)
+    if m and m.group(2) == mnt:
+        got[(m.group(1), m.group(4))] = float(m.group(5))
+shared = json.load(open(oracle))["provisioning"]["shared"]
+want = {
+    ("thinpack_pool_info", pool): 1,
+    ("thinpack_pool_data_size_bytes", None): total * chunk,
+    ("thinpack_pool_flag", "out_of_data_space"): 0,
+    ("thinpack_pool_flag", "read_only"): 0,
+    ("thinpack_pool_flag", "needs_check"): 0,
+}
+errors = ["%s: %r, want %r" % (k, got.get(k), v) for k, v in want.items()
+          if got.get(k) != v]
+# Read after thinpackd's summary: the filesystem's own writes since (its
+# metadata written back) may have broken the sharing of a chunk or two,
+# each a chunk more in use and one fewer shared; nothing else.
+m_used = got.get(("thinpack_pool_data_used_bytes", None), -1) / chunk
+m_shared = got.get(("thinpack_shared_bytes", None), -1) / chunk
+grew, unshared = used - m_used, m_shared - shared
+if not 0 <= unshared <= grew <= 2:
+    errors.append("metrics: %r chunks used, %r shared; the pool now: %d used, "
+                  "%d shared" % (m_used, m_shared, used, shared))
+fs = [f for f in json.load(open(status))["filesystems"] if f["mountpoint"] == mnt]
+p = fs[0]["summary"]["pool"] if fs and fs[0].get("summary") else {}
+for k, v in (("name", pool), ("block_size", chunk), ("used_blocks", m_used),
+             ("total_blocks", total)):
+    if p.get(k) != v:
+        errors.append("status summary.pool.%s: %r, want %r" % (k, p.get(k), v))
+if not any(l.strip().startswith("pool %s:" % pool) or
+           re.match(r"\s*pool\s+%s:" % re.escape(pool), l) for l in open(text)):
+    errors.append("thinpack status has no pool line for %s" % pool)
+print("thinpackd: pool %s used %d of %d chunks (%d when counted), %d clusters "
+      "shared (%d): %s" % (pool, used, total, m_used, shared, m_shared,
+                            "; ".join(errors) or "equal"), file=sys.stderr)
+sys.exit(1 if errors or not shared else 0)
+PY
+
 # The snapshot's files are those of before.
 tp_umount "$m"
 tp_fsck "$dev"
