@@ -53,7 +53,6 @@ struct compact_options {
 struct run {
 	const struct compact_options *o;
 	const struct tp_geometry *geo;
-	json_object *moves;      /* dry run, --json */
 	struct compact_throttle *throttle;
 	uint64_t moved_bytes;
 	double start;
@@ -143,6 +142,17 @@ static json_object *move_json(const struct move_paths *mp, size_t i,
 		json_add_str(j, "merge", m->right ? "right" : "left");
 	}
 	return j;
+}
+
+struct plan_items {
+	const struct move_paths *mp;
+	const struct tp_move_report *log;
+};
+
+static json_object *plan_item(size_t i, void *userdata)
+{
+	const struct plan_items *pi = userdata;
+	return move_json(pi->mp, i, &pi->log[i]);
 }
 
 static void on_move(const struct tp_move_report *m, void *userdata)
@@ -680,7 +690,6 @@ int cmd_compact(int argc, char **argv)
 	struct run run = {
 		.o = &o,
 		.geo = &t.geo,
-		.moves = o.dry_run && o.json ? json_object_new_array() : NULL,
 		.start = now_monotonic(),
 		.tty = isatty(STDERR_FILENO),
 		.throttle = &throttle,
@@ -746,7 +755,6 @@ int cmd_compact(int argc, char **argv)
 			    t.path, why ? why : strerror(-r));
 	}
 	if (r < 0) {
-		json_object_put(run.moves);
 		free(run.log);
 		tp_compact_result_clear(&res);
 		r = t.exit;
@@ -788,18 +796,19 @@ int cmd_compact(int argc, char **argv)
 	else if (run.n_log && (r = move_paths_find(&t, &run, &mp)) < 0)
 		log_warning("%s: cannot find the paths of the files moved: %s",
 			    t.path, strerror(-r));
-	for (size_t i = 0; run.moves && i < run.n_log; i++)
-		json_object_array_add(run.moves, move_json(&mp, i, &run.log[i]));
-
 	if (o.json) {
-		json_object *arr = json_object_new_array();
 		json_object *fs = summary_json(&t, &o, &res);
 		compact_throttle_json(fs, &throttle, &res, o.dry_run);
 		pool_json(fs, &t, pool);
-		if (run.moves)
-			json_object_object_add(fs, "plan", run.moves);
-		json_object_array_add(arr, fs);
-		json_print_filesystems(arr);
+		if (o.dry_run) {
+			/* the plan, a move at a time */
+			struct plan_items pi = { &mp, run.log };
+			json_print_filesystem_array(fs, "plan", run.n_log, plan_item, &pi);
+		} else {
+			json_object *arr = json_object_new_array();
+			json_object_array_add(arr, fs);
+			json_print_filesystems(arr);
+		}
 	} else
 	{
 		print_summary(&t, &o, &res);

@@ -110,6 +110,12 @@ void json_add_u64(json_object *o, const char *key, uint64_t v);
 void json_add_str(json_object *o, const char *key, const char *v);
 void json_add_bool(json_object *o, const char *key, bool v);
 void json_print_filesystems(json_object *filesystems);
+/* The same for one filesystem fs whose member key is an array of n items
+ * that item() makes one at a time, each printed and freed before the next:
+ * memory for one item, not n (a dry run's plan can hold millions). */
+void json_print_filesystem_array(json_object *fs, const char *key, size_t n,
+				 json_object *(*item)(size_t i, void *userdata),
+				 void *userdata);
 
 /* Durations and sizes of options, with the message on error. */
 int parse_size_option(const char *opt, const char *arg, uint64_t *ret);
