@@ -280,8 +280,8 @@ int discover(struct daemon *d)
 			       "%s: %s (%s, UUID %s, section [%s]); next pass %s%s",
 			       f->mountpoint, fresh ? "found" : "moved", f->device,
 			       f->uuid ? f->uuid : "unknown", f->section,
-			       f->next_due <= now_realtime() ? "now" : "at ",
-			       f->next_due <= now_realtime() ? "" : when);
+			       f->next_due <= tp_realtime() ? "now" : "at ",
+			       f->next_due <= tp_realtime() ? "" : when);
 		} else if (changed)
 			log_fs(LOG_INFO, f->mountpoint, f->uuid, UINT64_MAX, UINT64_MAX,
 			       "%s: new settings from [%s]", f->mountpoint, f->section);

@@ -36,7 +36,7 @@ uint64_t notify_watchdog_period_usec(void)
 
 void notify_watchdog(void)
 {
-	double now = now_monotonic();
+	double now = tp_monotonic();
 
 	if (!watchdog_usec || now - last_ping < (double)watchdog_usec / 4e6)
 		return;
@@ -48,7 +48,7 @@ static void remember(const char *status)
 {
 	free(status_sent);
 	status_sent = status ? strdup(status) : NULL;
-	last_status = now_monotonic();
+	last_status = tp_monotonic();
 }
 
 void notify_ready(const char *status)
@@ -82,7 +82,7 @@ void notify_status(const char *status, bool force)
 		return;
 	if (status_sent && strcmp(status, status_sent) == 0)
 		return;
-	if (!force && now_monotonic() - last_status < 1.0)
+	if (!force && tp_monotonic() - last_status < 1.0)
 		return;
 	sd_notifyf(0, "STATUS=%s", status);
 	remember(status);

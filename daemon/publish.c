@@ -198,7 +198,7 @@ static int status_write(const struct daemon *d, const char *path)
 
 	add_u64(root, "version", 1);
 	add_u64(root, "pid", (uint64_t)getpid());
-	add_double(root, "updated", now_realtime());
+	add_double(root, "updated", tp_realtime());
 	add_double(root, "started", d->started);
 	add_string(root, "config", d->config->path);
 	add_double(root, "config_loaded", d->config_loaded);
@@ -518,7 +518,7 @@ void publish(struct daemon *d, bool force, bool metrics)
 {
 	static double last;
 	static bool warned_status, warned_metrics;
-	double now = now_monotonic();
+	double now = tp_monotonic();
 	_cleanup_free_ char *line = NULL, *mbuf = NULL;
 	int r;
 

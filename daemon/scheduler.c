@@ -49,14 +49,14 @@ double scheduler_due_after_last(const struct fsent *f)
 	const struct pass_info *l = &f->st.last;
 
 	if (l->start == 0 || interrupted(l))
-		return now_realtime();
+		return tp_realtime();
 	return (l->end ? l->end : l->start) + (double)f->s.interval;
 }
 
 struct fsent *scheduler_next(struct daemon *d, double *ret_wait)
 {
 	struct fsent *best = NULL;
-	double now = now_realtime();
+	double now = tp_realtime();
 
 	for (size_t i = 0; i < d->n_fs; i++) {
 		struct fsent *f = d->fs[i];
@@ -225,7 +225,7 @@ static uint64_t retry_after(const struct fsent *f)
  * skip. */
 static int failed_to_skip(struct fsent *f, uint64_t **ret, size_t *ret_n)
 {
-	double limit = now_realtime() - (double)retry_after(f);
+	double limit = tp_realtime() - (double)retry_after(f);
 	uint64_t *skip = malloc((f->st.n_failed + 1) * sizeof(*skip));
 	size_t n = 0;
 
@@ -246,7 +246,7 @@ static int failed_to_skip(struct fsent *f, uint64_t **ret, size_t *ret_n)
 
 static int remember_failed(struct fsent *f, const uint64_t *c, size_t n)
 {
-	int64_t now = (int64_t)now_realtime();
+	int64_t now = (int64_t)tp_realtime();
 	size_t total = f->st.n_failed + n;
 	struct failed_cluster *v;
 
@@ -274,7 +274,7 @@ static void finish_pass(struct daemon *d, struct fsent *f,
 	struct totals *t = &f->st.t;
 	char a[TP_SIZE_STR_MAX], b[TP_SIZE_STR_MAX], when[32];
 
-	p->end = now_realtime();
+	p->end = tp_realtime();
 	p->granularity = f->granularity;
 	/* A failed trim fails the pass, though the moves stand: the pool has
 	 * not had its space back. */
@@ -379,7 +379,7 @@ static int skip_held(struct daemon *d, struct fsent *f,
 	f->pass = (struct pass_info){ 0 };
 	f->phase = PHASE_IDLE;
 	d->active = NULL;
-	f->next_due = now_realtime() + (double)MIN(f->s.interval, (uint64_t)HELD_RETRY_S);
+	f->next_due = tp_realtime() + (double)MIN(f->s.interval, (uint64_t)HELD_RETRY_S);
 	format_when(f->next_due, when);
 	if (!d->oneshot)
 		snprintf(next, sizeof(next), "; next try at %s", when);
@@ -480,7 +480,7 @@ static void summarize(struct daemon *d, struct fsent *f, const struct tp_device 
 	if (r >= 0) {
 		const struct tp_pool *pool = tp_provmap_pool(prov);
 		f->summary = (struct fs_summary){
-			.when = now_realtime(),
+			.when = tp_realtime(),
 			.total = sum->total,
 			.empty = sum->empty,
 			.partial = sum->partial,
@@ -529,7 +529,7 @@ int scheduler_run_pass(struct daemon *d, struct fsent *f)
 	int r;
 
 	pass_info_done(&f->pass);
-	f->pass = (struct pass_info){ .start = now_realtime(), .result = PASS_RUNNING };
+	f->pass = (struct pass_info){ .start = tp_realtime(), .result = PASS_RUNNING };
 	pacer_start(&pc, d, f);
 	d->active = f;
 	f->phase = PHASE_WAITING;

@@ -177,7 +177,7 @@ int state_load(const char *dir, const char *uuid, struct fs_state *ret,
 	_cleanup_free_ char *path = state_path(dir, uuid);
 	json_object *root, *t, *l, *fc;
 	struct fs_state st = { 0 };
-	double now = now_realtime();
+	double now = tp_realtime();
 	bool future = false;
 	struct stat sb;
 

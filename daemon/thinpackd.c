@@ -150,7 +150,7 @@ static void reload(struct daemon *d)
 	} else {
 		config_free(d->config);
 		d->config = c;
-		d->config_loaded = now_realtime();
+		d->config_loaded = tp_realtime();
 		d->reloads++;
 		r = discover(d);
 		if (r < 0)
@@ -337,7 +337,7 @@ int main(int argc, char **argv)
 			   "discard-capable device ([*]) with the defaults",
 			   d.config_path);
 
-	d.started = d.config_loaded = now_realtime();
+	d.started = d.config_loaded = tp_realtime();
 	if (directory("RUNTIME_DIRECTORY", TPD_DEFAULT_RUNTIME_DIR, &d.runtime_dir) < 0 ||
 	    directory("STATE_DIRECTORY", TPD_DEFAULT_STATE_DIR, &d.state_dir) < 0 ||
 	    asprintf(&d.status_path, "%s/status.json", d.runtime_dir) < 0) {

@@ -14,6 +14,7 @@
 
 #include "fslock.h"
 #include "basic/cleanup.h"
+#include "basic/clock.h"
 
 #ifndef RUNSTATEDIR
 #define RUNSTATEDIR "/run"
@@ -61,14 +62,6 @@ static int mkdir_p(const char *dir)
 		if (!c)
 			return 0;
 	}
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* "PID\nWHAT\n", as write_holder() leaves it; a holder that has not
@@ -130,7 +123,7 @@ int tp_fslock_take(const char *dir, const char *uuid, const char *what,
 {
 	_cleanup_free_ char *path = NULL;
 	_cleanup_close_ int fd = -1;
-	double deadline = now() + timeout_s;
+	double deadline = tp_monotonic() + timeout_s;
 	bool writable = false;
 	int r;
 
@@ -156,7 +149,7 @@ int tp_fslock_take(const char *dir, const char *uuid, const char *what,
 		}
 		if (errno != EWOULDBLOCK && errno != EINTR)
 			return -errno;
-		if (timeout_s == 0 || (timeout_s > 0 && now() >= deadline) ||
+		if (timeout_s == 0 || (timeout_s > 0 && tp_monotonic() >= deadline) ||
 		    (stop && *stop)) {
 			if (ret_holder)
 				read_holder(fd, ret_holder);

@@ -23,11 +23,6 @@
  * sees its signals no later than this). */
 #define CHECK_SLICE_S 0.25
 
-double tp_throttle_now(void)
-{
-	return tp_now();
-}
-
 static void event(const struct tp_throttle *t, enum tp_throttle_event ev)
 {
 	if (t->event)
@@ -36,7 +31,7 @@ static void event(const struct tp_throttle *t, enum tp_throttle_event ev)
 
 void tp_throttle_start(struct tp_throttle *t)
 {
-	t->start = tp_now();
+	t->start = tp_monotonic();
 	t->deadline = t->budget_s ? t->start + (double)t->budget_s : 0;
 	t->tat = t->start;
 	t->paid = 0;
@@ -57,7 +52,7 @@ int tp_throttle_check(struct tp_throttle *t)
 
 	if (t->check && (r = t->check(t->userdata)) < 0)
 		return r;
-	if (t->deadline && tp_now() >= t->deadline) {
+	if (t->deadline && tp_monotonic() >= t->deadline) {
 		if (!t->expired) {
 			t->expired = true;
 			event(t, TP_THROTTLE_EXPIRED);
@@ -71,11 +66,11 @@ int tp_throttle_check(struct tp_throttle *t)
 
 int tp_throttle_sleep(struct tp_throttle *t, double s)
 {
-	double end = tp_now() + s;
+	double end = tp_monotonic() + s;
 	int r;
 
 	for (;;) {
-		double left = end - tp_now(), slice = CHECK_SLICE_S;
+		double left = end - tp_monotonic(), slice = CHECK_SLICE_S;
 		/* A negative fd is not polled: then poll() only sleeps, and a
 		 * signal handler's signal ends it early (EINTR). */
 		struct pollfd p = { .fd = t->wake_fd, .events = POLLIN };
@@ -85,8 +80,8 @@ int tp_throttle_sleep(struct tp_throttle *t, double s)
 		if (left <= 0)
 			return 0;
 		/* The budget ends a sleep on time, not a slice late. */
-		if (t->deadline && t->deadline - tp_now() < slice)
-			slice = MAX(t->deadline - tp_now(), 0.001);
+		if (t->deadline && t->deadline - tp_monotonic() < slice)
+			slice = MAX(t->deadline - tp_monotonic(), 0.001);
 		if (slice > left)
 			slice = left;
 		/* Rounded up: a sleep that ends a hair early would spin. */
@@ -100,7 +95,7 @@ int tp_throttle_sleep(struct tp_throttle *t, double s)
 
 void tp_throttle_rate_restart(struct tp_throttle *t)
 {
-	t->tat = tp_now();
+	t->tat = tp_monotonic();
 }
 
 int tp_throttle_rate(struct tp_throttle *t, uint64_t moved_bytes)
@@ -111,7 +106,7 @@ int tp_throttle_rate(struct tp_throttle *t, uint64_t moved_bytes)
 
 	if (!t->io_rate)
 		return 0;
-	now = tp_now();
+	now = tp_monotonic();
 	delta = moved_bytes - t->paid;
 	t->paid = moved_bytes;
 	t->tat = MAX(t->tat, now - RATE_BURST_S) + (double)delta / (double)t->io_rate;
@@ -119,7 +114,7 @@ int tp_throttle_rate(struct tp_throttle *t, uint64_t moved_bytes)
 		return 0;
 	t0 = now;
 	r = tp_throttle_sleep(t, t->tat - now);
-	t->rate_s += tp_now() - t0;
+	t->rate_s += tp_monotonic() - t0;
 	return r;
 }
 
@@ -171,9 +166,9 @@ int tp_throttle_pressure(struct tp_throttle *t)
 			event(t, TP_THROTTLE_YIELD_START);
 		}
 		event(t, TP_THROTTLE_YIELD_POLL);
-		t0 = tp_now();
+		t0 = tp_monotonic();
 		r = tp_throttle_sleep(t, YIELD_POLL_S);
-		t->yield_s += tp_now() - t0;
+		t->yield_s += tp_monotonic() - t0;
 		event(t, TP_THROTTLE_YIELD_SLEPT);
 		if (r < 0)
 			break;

@@ -32,6 +32,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "basic/clock.h"
+
 /* Where the pressure is read unless psi_path says otherwise. */
 #define TP_THROTTLE_PSI_PATH "/proc/pressure/io"
 
@@ -74,7 +76,7 @@ struct tp_throttle {
 	void *userdata;
 
 	/* State; the front end reads it. */
-	double start;       /* CLOCK_MONOTONIC seconds */
+	double start;       /* tp_monotonic() (basic/clock.h) seconds */
 	double deadline;    /* 0: no budget */
 	double tat;         /* when the next victim may start */
 	uint64_t paid;      /* bytes accounted in tat */
@@ -87,9 +89,6 @@ struct tp_throttle {
 };
 
 #define TP_THROTTLE_OFF (-1.0)
-
-/* CLOCK_MONOTONIC, in seconds: the clock of start, deadline and tat. */
-double tp_throttle_now(void);
 
 /* Set the state for a run that starts now, from io_rate, budget_s and
  * pressure_limit as they are (fields a caller left unset in an

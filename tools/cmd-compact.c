@@ -184,7 +184,7 @@ static void on_progress(const char *phase, uint64_t done, uint64_t total,
 		progress_line(phase, done, total, NULL);
 		return;
 	}
-	double el = now_monotonic() - run->start, eta = done ? el / done * (total - done) : 0;
+	double el = tp_monotonic() - run->start, eta = done ? el / done * (total - done) : 0;
 	unsigned width = 30, fill = (unsigned)(done * width / total);
 	fprintf(stderr, "\r[%.*s%*s] %" PRIu64 "/%" PRIu64 " clusters, %s moved, ETA %u:%02u ",
 		fill, "##############################", (int)(width - fill), "",
@@ -690,7 +690,7 @@ int cmd_compact(int argc, char **argv)
 	struct run run = {
 		.o = &o,
 		.geo = &t.geo,
-		.start = now_monotonic(),
+		.start = tp_monotonic(),
 		.tty = isatty(STDERR_FILENO),
 		.throttle = &throttle,
 	};

@@ -48,7 +48,7 @@ static int report_one(const char *path, const struct report_options *o,
 	struct target *t = &rep->t;
 	_cleanup_free_ uint64_t *swaps = NULL;
 	size_t n_swaps = 0;
-	double start = now_monotonic();
+	double start = tp_monotonic();
 	int r;
 
 	if (target_open(t, path, o->granularity) != 0)
@@ -80,7 +80,7 @@ static int report_one(const char *path, const struct report_options *o,
 	r = tp_summarize(rep->map, rep->prov, o->curve, &rep->sum);
 	if (r < 0)
 		return target_fail(t, TP_EXIT_OPERATIONAL, "%s: %s", path, strerror(-r));
-	rep->elapsed = now_monotonic() - start;
+	rep->elapsed = tp_monotonic() - start;
 
 	if (rep->stats.unreadable_inodes)
 		target_warn(t, "%s: %" PRIu64 " inodes changed while being read; "

@@ -218,10 +218,3 @@ char *target_host_path(const struct target *t, const char *path)
 	return s;
 }
 
-double now_monotonic(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}

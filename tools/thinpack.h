@@ -72,7 +72,6 @@ int target_lock(struct target *t, const char *what, double wait_s,
 		const volatile sig_atomic_t *stop);
 /* --wait[=DURATION]: seconds, < 0 for ever (no DURATION). */
 int parse_wait_option(const char *arg, double *ret);
-double now_monotonic(void);
 
 /* compact --io-rate, --time-budget, --pressure-limit (throttle.c): the
  * library's throttle (lib/throttle.h), with the command line's side. */

@@ -33,8 +33,6 @@ struct tp_phase {
 int tp_phases_run(const struct tp_phase *phases, size_t n, void *engine,
 		  struct tp_compact_result *res);
 
-/* CLOCK_MONOTONIC, in seconds. */
-double tp_now(void);
 
 /* Tell o->on_move, if any, how move m of map went. */
 void tp_report_move(const struct tp_compact_options *o,

@@ -13,16 +13,9 @@
 
 #include "thinpack/thinpack.h"
 #include "basic/cleanup.h"
+#include "basic/clock.h"
 #include "compact/compact.h"
 #include "plan.h"
-
-double tp_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 int tp_phases_run(const struct tp_phase *phases, size_t n, void *engine,
 		  struct tp_compact_result *res)
@@ -30,9 +23,9 @@ int tp_phases_run(const struct tp_phase *phases, size_t n, void *engine,
 	int r = 0;
 
 	for (size_t i = 0; r >= 0 && i < n; i++) {
-		double t = tp_now();
+		double t = tp_monotonic();
 		r = phases[i].run(engine);
-		res->phase_s[phases[i].id] += tp_now() - t;
+		res->phase_s[phases[i].id] += tp_monotonic() - t;
 	}
 	return r;
 }
@@ -73,12 +66,12 @@ int tp_compact(const struct tp_device *dev, struct tp_fs *fs,
 		return -ENOSPC;
 	/* Offline is a placement of its own: libext2fs allocates each
 	 * target exactly, on a filesystem nothing else has mounted. */
-	start = tp_now();
+	start = tp_monotonic();
 	if (o->placement == TP_PLACEMENT_OFFLINE)
 		r = tp_compact_offline(dev, fs, geo, before, o, ret);
 	else
 		r = tp_compact_online(dev, fs, geo, before, o, ret);
-	ret->elapsed_s = tp_now() - start;
+	ret->elapsed_s = tp_monotonic() - start;
 	if (!o->dry_run && tp_provmap_delta(dev, before, &released, &provisioned) >= 0) {
 		ret->reclaim_measured = true;
 		ret->returned_bytes = tp_clusters_to_bytes(geo, released);

@@ -93,10 +93,10 @@ static void test_off(void **state)
 	init(&t, &s);
 	assert_false(tp_throttle_active(&t));
 	tp_throttle_start(&t);
-	double t0 = tp_throttle_now();
+	double t0 = tp_monotonic();
 	for (uint64_t b = 0; b < 100 * MiB; b += MiB)
 		assert_int_equal(tp_throttle_pace(b, &t), 0);
-	assert_true(tp_throttle_now() - t0 < 0.1);
+	assert_true(tp_monotonic() - t0 < 0.1);
 	assert_int_equal(s.checks, 100);
 	assert_int_equal(s.alive, 100);
 	assert_int_equal(s.events[TP_THROTTLE_PRESSURE], 0);
@@ -114,10 +114,10 @@ static void test_rate(void **state)
 	t.io_rate = MiB;
 	assert_true(tp_throttle_active(&t));
 	tp_throttle_start(&t);
-	double t0 = tp_throttle_now();
+	double t0 = tp_monotonic();
 	for (uint64_t b = 0; b <= 4 * 300 * KiB; b += 300 * KiB)
 		assert_int_equal(tp_throttle_pace(b, &t), 0);
-	double el = tp_throttle_now() - t0;
+	double el = tp_monotonic() - t0;
 	double want = 4 * 300.0 / 1024;
 	if (el < want - 0.1 - 0.02 || el > want + 0.3)
 		fail_msg("1200 KiB at 1 MiB/s took %.3f s, want %.3f s", el, want);
@@ -137,10 +137,10 @@ static void test_rate_no_credit(void **state)
 	t.io_rate = 4 * MiB;
 	tp_throttle_start(&t);
 	usleep(500000);
-	double t0 = tp_throttle_now();
+	double t0 = tp_monotonic();
 	assert_int_equal(tp_throttle_pace(0, &t), 0);
 	assert_int_equal(tp_throttle_pace(MiB, &t), 0);
-	double el = tp_throttle_now() - t0;
+	double el = tp_monotonic() - t0;
 	if (el < 0.25 - 0.1 - 0.02)
 		fail_msg("1 MiB at 4 MiB/s after a pause took %.3f s", el);
 }
@@ -163,7 +163,7 @@ static void test_budget(void **state)
 	r = tp_throttle_pace(0, &t);
 	assert_int_equal(r, 0);
 	r = tp_throttle_pace(10 * MiB, &t);
-	double el = tp_throttle_now() - t.start;
+	double el = tp_monotonic() - t.start;
 	assert_int_equal(r, -ETIME);
 	assert_true(t.expired);
 	if (el < 1.0 || el > 1.3)
@@ -183,12 +183,12 @@ static void test_check_stops(void **state)
 	t.io_rate = KiB;
 	t.budget_s = 1;
 	tp_throttle_start(&t);
-	double t0 = tp_throttle_now();
+	double t0 = tp_monotonic();
 	assert_int_equal(tp_throttle_pace(0, &t), 0);
 	/* A sleep of 1000 s, checked four times a second: the fourth
 	 * check, a quarter of a second into it, stops it. */
 	assert_int_equal(tp_throttle_pace(MiB, &t), -ECANCELED);
-	double el = tp_throttle_now() - t0;
+	double el = tp_monotonic() - t0;
 	if (el < 0.2 || el > 0.7)
 		fail_msg("a stop ended the sleep after %.3f s, want 0.25 s", el);
 	assert_false(t.expired);
@@ -215,9 +215,9 @@ static void test_pressure(void **state)
 	/* Above: a second at a time until it falls (on_event lowers it
 	 * before the second sleep). */
 	write_psi(psi_path, PSI_HIGH);
-	double t0 = tp_throttle_now();
+	double t0 = tp_monotonic();
 	assert_int_equal(tp_throttle_pace(0, &t), 0);
-	double el = tp_throttle_now() - t0;
+	double el = tp_monotonic() - t0;
 	if (el < 1.9 || el > 2.6)
 		fail_msg("waited %.3f s for the pressure, want 2 s", el);
 	assert_int_equal(s.events[TP_THROTTLE_YIELD_START], 1);
