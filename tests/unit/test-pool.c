@@ -121,17 +121,23 @@ static void check_fixture(struct tp_pool *p, const struct seen *s)
 	CHECK_U64("sharer 1", "blocks", p->sharers[1].blocks, 1);
 }
 
-static void test_fixture(void **state)
+/* The fixture's figures, as device 1, from text. */
+static void fixture_as(const char *text)
 {
 	struct tp_pool *p = calloc(1, sizeof(*p));
 	struct seen s = { 0 };
-	int fd = text_fd(fixture);
+	int fd = text_fd(text);
 
-	(void)state;
 	assert_int_equal(read_both(fd, 1, p, &s), 0);
 	check_fixture(p, &s);
 	close(fd);
 	tp_pool_free(p);
+}
+
+static void test_fixture(void **state)
+{
+	(void)state;
+	fixture_as(fixture);
 }
 
 /* The snapshot's view: what it shares with the origin, and nothing of
@@ -237,15 +243,8 @@ static const char fixture_defs[] =
 
 static void test_fixture_defs(void **state)
 {
-	struct tp_pool *p = calloc(1, sizeof(*p));
-	struct seen s = { 0 };
-	int fd = text_fd(fixture_defs);
-
 	(void)state;
-	assert_int_equal(read_both(fd, 1, p, &s), 0);
-	check_fixture(p, &s);
-	close(fd);
-	tp_pool_free(p);
+	fixture_as(fixture_defs);
 }
 
 /* The real tools: thin_restore the fixture into a metadata file, read it
