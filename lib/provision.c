@@ -36,6 +36,7 @@ struct tp_provmap {
 	enum tp_prov_source source;
 	struct tp_geometry geo;
 	uint8_t *state; /* enum tp_prov, one a whole cluster */
+	uint8_t *wrote; /* a bit a cluster, tp_provmap_note_write(); lazily */
 	struct tp_pool *pool; /* dm-thin: the pool, even when source is NONE */
 	char *warning;
 };
@@ -50,6 +51,7 @@ struct tp_provmap *tp_provmap_free(struct tp_provmap *m)
 	if (!m)
 		return NULL;
 	free(m->state);
+	free(m->wrote);
 	tp_pool_free(m->pool);
 	free(m->warning);
 	free(m);
@@ -228,11 +230,36 @@ const char *tp_prov_source_to_string(enum tp_prov_source s)
 	return "unknown";
 }
 
+void tp_provmap_note_write(struct tp_provmap *m, uint64_t blk, uint64_t n)
+{
+	const struct tp_geometry *g;
+
+	if (!m || m->source == TP_PROV_SOURCE_NONE || n == 0)
+		return;
+	g = &m->geo;
+	if (!m->wrote) {
+		m->wrote = calloc((g->clusters + 7) / 8 + 1, 1);
+		if (!m->wrote)
+			return; /* the delta then counts it with the rest */
+	}
+	/* the whole clusters the range touches; the edges are none */
+	uint64_t first = blk < g->first_block ? 0 : (blk - g->first_block) / g->cluster_blocks;
+	uint64_t end = blk + n <= g->first_block ? 0 :
+		       (blk + n - g->first_block + g->cluster_blocks - 1) / g->cluster_blocks;
+	for (uint64_t c = first; c < MIN(end, g->clusters); c++)
+		m->wrote[c / 8] |= (uint8_t)(1u << (c % 8));
+}
+
+static bool wrote(const struct tp_provmap *m, uint64_t c)
+{
+	return m->wrote && (m->wrote[c / 8] & (1u << (c % 8)));
+}
+
 int tp_provmap_delta(const struct tp_device *dev, const struct tp_provmap *before,
-		     uint64_t *ret_released, uint64_t *ret_provisioned)
+		     struct tp_prov_delta *ret)
 {
 	_cleanup_(tp_provmap_freep) struct tp_provmap *after = NULL;
-	uint64_t released = 0, provisioned = 0;
+	struct tp_prov_delta d = { 0 };
 	int r;
 
 	if (tp_provmap_source(before) == TP_PROV_SOURCE_NONE)
@@ -244,16 +271,20 @@ int tp_provmap_delta(const struct tp_device *dev, const struct tp_provmap *befor
 		return -ENODATA;
 	for (uint64_t c = 0; c < before->geo.clusters; c++) {
 		enum tp_prov a = before->state[c], b = after->state[c];
+		bool anew = (a == TP_PROV_UNMAPPED &&
+			     (b == TP_PROV_MAPPED || b == TP_PROV_SHARED)) ||
+			    /* a write broke the sharing (or the snapshot is gone) */
+			    (a == TP_PROV_SHARED && b == TP_PROV_MAPPED);
+
 		if ((a == TP_PROV_MAPPED || a == TP_PROV_SHARED) && b == TP_PROV_UNMAPPED)
-			released++;
-		else if (a == TP_PROV_UNMAPPED && (b == TP_PROV_MAPPED || b == TP_PROV_SHARED))
-			provisioned++;
-		else if (a == TP_PROV_SHARED && b == TP_PROV_MAPPED)
-			provisioned++; /* a write broke the sharing (or the
-					* snapshot is gone) */
+			d.released++;
+		else if (anew) {
+			d.provisioned++;
+			if (wrote(before, c))
+				d.provisioned_written++;
+		}
 	}
-	*ret_released = released;
-	*ret_provisioned = provisioned;
+	*ret = d;
 	return 0;
 }
 

@@ -384,8 +384,10 @@ static void print_summary(const struct target *t, const struct compact_options *
 		       t->dev->loop || t->dev->kind == TP_TARGET_IMAGE ?
 			       "its backing file" : "the thin pool's metadata");
 		if (res->provisioned_bytes)
-			printf(", and had to back %s anew",
-			       tp_format_size(res->provisioned_bytes, b));
+			printf(", and had to back %s anew (%s where the run wrote, "
+			       "the rest for the filesystem's own writes)",
+			       tp_format_size(res->provisioned_bytes, b),
+			       tp_format_size(res->provisioned_by_moves_bytes, c));
 		printf("\n");
 	}
 	if (p->attempts)
@@ -441,6 +443,8 @@ static json_object *summary_json(const struct target *t,
 			       json_object_new_uint64(res->returned_bytes) : NULL);
 	json_object_object_add(j, "provisioned_bytes", res->reclaim_measured ?
 			       json_object_new_uint64(res->provisioned_bytes) : NULL);
+	json_object_object_add(j, "provisioned_by_moves_bytes", res->reclaim_measured ?
+			       json_object_new_uint64(res->provisioned_by_moves_bytes) : NULL);
 	json_object_object_add(j, "trim_error",
 			       res->trim_error < 0 ? json_object_new_string(strerror(-res->trim_error)) : NULL);
 	p = json_object_new_object();
@@ -763,12 +767,17 @@ int cmd_compact(int argc, char **argv)
 	}
 
 	int exit_code = TP_EXIT_OK;
-	if (res.reclaim_measured && res.provisioned_bytes)
-		log_warning("%s: the device had to back %" PRIu64 " bytes anew during "
-			    "the run (something wrote into clusters it held no space "
-			    "for%s)", t.path, res.provisioned_bytes,
-			    pool ? ", or into clusters shared with a snapshot: the "
-				   "filesystem's own metadata updates break the sharing" : "");
+	if (res.reclaim_measured && res.provisioned_by_moves_bytes)
+		log_warning("%s: the device had to back %" PRIu64 " bytes anew where "
+			    "the run wrote (into clusters it held no space for%s): "
+			    "that should not happen", t.path,
+			    res.provisioned_by_moves_bytes,
+			    pool ? ", or shared with a snapshot" : "");
+	else if (res.reclaim_measured && res.provisioned_bytes)
+		log_info("%s: the device backed %" PRIu64 " bytes anew for the "
+			 "filesystem's own writes (new extent-tree blocks%s), none "
+			 "where the run wrote", t.path, res.provisioned_bytes,
+			 pool ? ", metadata updates in chunks shared with a snapshot" : "");
 	if (res.trim_error < 0) {
 		log_error("%s: trimming the emptied clusters failed: %s", t.path,
 			  strerror(-res.trim_error));
@@ -900,7 +909,7 @@ int cmd_trim(int argc, char **argv)
 	/* What the device holds before and after: the figure that counts
 	 * is what it took back, where it can be measured. */
 	struct tp_provmap *before = NULL;
-	uint64_t released = 0, grown = 0;
+	struct tp_prov_delta delta = { 0 };
 	bool verified = false;
 	(void)tp_provmap_read(t.dev, &t.geo, &before);
 	r = tp_trim_empty(t.dev, t.fs, &t.geo, &clusters, &bytes);
@@ -912,9 +921,9 @@ int cmd_trim(int argc, char **argv)
 		target_clear(&t);
 		return r;
 	}
-	verified = tp_provmap_delta(t.dev, before, &released, &grown) >= 0;
+	verified = tp_provmap_delta(t.dev, before, &delta) >= 0;
 	tp_provmap_free(before);
-	uint64_t returned = tp_clusters_to_bytes(&t.geo, released);
+	uint64_t returned = tp_clusters_to_bytes(&t.geo, delta.released);
 	if (json) {
 		json_object *arr = json_object_new_array();
 		json_object *fs = json_object_new_object();

@@ -255,13 +255,25 @@ struct tp_provmap *tp_provmap_free(struct tp_provmap *m);
 /* m may be NULL: source NONE, every cluster unknown. */
 enum tp_prov_source tp_provmap_source(const struct tp_provmap *m);
 enum tp_prov tp_provmap_get(const struct tp_provmap *m, uint64_t cluster);
-/* Verified reclaim: read dev's map again and count the clusters before
- * held space for and it now does not (released), and the reverse
- * (provisioned: a compaction must never make any; on dm-thin a cluster
- * shared before and the volume's own now counts too: a write broke the
- * sharing).  -ENODATA: no source. */
+/* Record that the caller wrote into the whole clusters blocks [blk, blk +
+ * n) of the filesystem touch (a move's target, a borrow slot): the delta
+ * tells what it backed anew there from the rest. */
+void tp_provmap_note_write(struct tp_provmap *m, uint64_t blk, uint64_t n);
+/* Verified reclaim: dev's map read again against the one before. */
+struct tp_prov_delta {
+	uint64_t released;    /* clusters before backed, now not */
+	/* Clusters backed anew: before not backed, now backed; on dm-thin a
+	 * cluster shared before and the volume's own now too (a write
+	 * broke the sharing).  A compaction must never cause one with its
+	 * own writes; the filesystem's (a new extent-tree block, an inode
+	 * or bitmap update in a shared chunk) may. */
+	uint64_t provisioned;
+	uint64_t provisioned_written; /* of them, those tp_provmap_note_write()
+				       * named */
+};
+/* -ENODATA: no source. */
 int tp_provmap_delta(const struct tp_device *dev, const struct tp_provmap *before,
-		     uint64_t *ret_released, uint64_t *ret_provisioned);
+		     struct tp_prov_delta *ret);
 /* The dm-thin pool the map was read from (NULL for other devices): its
  * status even when its metadata could not be read (source NONE then). */
 const struct tp_pool *tp_provmap_pool(const struct tp_provmap *m);
@@ -655,10 +667,17 @@ struct tp_compact_result {
 				      * (borrow slots), trimmed again */
 	/* Measured on the device's provisioning map (a loop device's
 	 * backing file, an image), before the run and after its trim: */
-	bool reclaim_measured;     /* else the two below are unknown */
+	bool reclaim_measured;     /* else the three below are unknown */
 	uint64_t returned_bytes;   /* clusters it took back, in bytes */
-	uint64_t provisioned_bytes; /* clusters it had to back anew: never
-				    * more than 0, or something is wrong */
+	uint64_t provisioned_bytes; /* clusters it had to back anew, by the
+				    * run's writes or the filesystem's own
+				    * (a new extent-tree block in a cluster
+				    * it held no space for, a bitmap or inode
+				    * update in one shared with a snapshot) */
+	uint64_t provisioned_by_moves_bytes; /* of them, clusters the run
+				    * wrote into (targets, borrow slots):
+				    * never more than 0, or something is
+				    * wrong */
 	int trim_error;            /* 0, or why checking or trimming the
 				    * emptied clusters failed (-errno) */
 	struct tp_placement_stats placement;

@@ -34,21 +34,22 @@ int tp_phases_run(const struct tp_phase *phases, size_t n, void *engine,
 		  struct tp_compact_result *res);
 
 
-/* Tell o->on_move, if any, how move m of map went. */
+/* Tell o->on_move, if any, how move m of map went; note its target as
+ * written in prov (may be NULL) unless a dry run. */
 void tp_report_move(const struct tp_compact_options *o,
-		    const struct tp_clustermap *map, const struct tp_move *m,
-		    int result, enum tp_skip_reason why);
+		    const struct tp_clustermap *map, struct tp_provmap *prov,
+		    const struct tp_move *m, int result, enum tp_skip_reason why);
 
 /* The engines: tp_compact() without the measurement around it. */
 int tp_compact_online(const struct tp_device *dev, struct tp_fs *fs,
 		      const struct tp_geometry *geo,
-		      const struct tp_provmap *prov,
+		      struct tp_provmap *prov,
 		      const struct tp_compact_options *o,
 		      struct tp_compact_result *ret);
 /* fs opened with tp_fs_open_rw() (tp_fs_open() for a dry run). */
 int tp_compact_offline(const struct tp_device *dev, struct tp_fs *fs,
 		       const struct tp_geometry *geo,
-		       const struct tp_provmap *prov,
+		       struct tp_provmap *prov,
 		       const struct tp_compact_options *o,
 		       struct tp_compact_result *ret);
 

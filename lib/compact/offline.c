@@ -50,7 +50,7 @@ struct offline {
 	struct tp_fs *fs;
 	const struct tp_geometry *geo;
 	const struct tp_compact_options *o;
-	const struct tp_provmap *prov; /* NULL: unknown */
+	struct tp_provmap *prov; /* NULL: unknown */
 	struct tp_compact_result *res;
 	struct tp_clustermap *map;
 	struct tp_plan *plan;
@@ -175,7 +175,7 @@ static int run_batch(struct offline *x)
 								 TP_SKIP_CHANGED;
 			x->state[i] = r;
 			x->res->skipped[why]++;
-			tp_report_move(x->o, x->map, m, r, why);
+			tp_report_move(x->o, x->map, x->prov, m, r, why);
 			continue;
 		}
 		if (r < 0)
@@ -186,7 +186,7 @@ static int run_batch(struct offline *x)
 		x->res->placement.attempts++;
 		x->res->placement.exact++;
 		x->res->moved_bytes += tp_blks_to_bytes(x->geo, m->len);
-		tp_report_move(x->o, x->map, m, 0, 0);
+		tp_report_move(x->o, x->map, x->prov, m, 0, 0);
 	}
 	r = tp_fs_sync(x->fs);
 	if (r < 0)
@@ -310,7 +310,7 @@ static int phase_move(void *userdata)
 		size_t n;
 		while ((r = tp_plan_next(x->plan, &victim, &moves, &n, &round)) > 0)
 			for (size_t i = 0; i < n; i++)
-				tp_report_move(x->o, x->map, &moves[i], 0, 0);
+				tp_report_move(x->o, x->map, x->prov, &moves[i], 0, 0);
 	} else {
 		uint64_t done = 0;
 		tp_fs_set_tree_allocator(x->fs, pick_tree_block, x);
@@ -350,7 +350,7 @@ static const struct tp_phase phases[] = {
 
 int tp_compact_offline(const struct tp_device *dev, struct tp_fs *fs,
 		       const struct tp_geometry *geo,
-		       const struct tp_provmap *prov,
+		       struct tp_provmap *prov,
 		       const struct tp_compact_options *o,
 		       struct tp_compact_result *ret)
 {

@@ -46,7 +46,7 @@ struct engine {
 	const struct tp_compact_options *o;
 	struct tp_compact_result *res;
 	enum tp_placement placement; /* o->placement, or what replaced it */
-	const struct tp_provmap *prov; /* NULL: unknown */
+	struct tp_provmap *prov; /* NULL: unknown */
 	int mount_fd;
 	struct tp_clustermap *map;
 	struct tp_plan *plan;
@@ -146,14 +146,14 @@ static enum outcome empty_victim(struct engine *e, const struct tp_move *moves,
 		int r;
 
 		if (e->o->dry_run) {
-			tp_report_move(e->o, e->map, &moves[i], 0, 0);
+			tp_report_move(e->o, e->map, e->prov, &moves[i], 0, 0);
 			i++;
 			continue;
 		}
 		size_t chain = tp_mover_chain_length(&moves[i], n - i), done;
 		r = tp_mover_move(&e->mover, &moves[i], chain, &done, &why);
 		for (size_t k = 0; k < done; k++)
-			tp_report_move(e->o, e->map, &moves[i + k], 0, 0);
+			tp_report_move(e->o, e->map, e->prov, &moves[i + k], 0, 0);
 		e->res->moves += done;
 		i += done;
 		if (r >= 0)
@@ -164,7 +164,7 @@ static enum outcome empty_victim(struct engine *e, const struct tp_move *moves,
 				return DEFERRED;
 			}
 		}
-		tp_report_move(e->o, e->map, &moves[i], r, why);
+		tp_report_move(e->o, e->map, e->prov, &moves[i], r, why);
 		e->res->skipped[why]++;
 		if (why == TP_SKIP_UNSUPPORTED) {
 			tp_plan_abandon(e->plan, i);
@@ -462,7 +462,7 @@ static int check_mount_fd(int fd, const struct tp_device *dev)
 
 int tp_compact_online(const struct tp_device *dev, struct tp_fs *fs,
 		      const struct tp_geometry *geo,
-		      const struct tp_provmap *prov,
+		      struct tp_provmap *prov,
 		      const struct tp_compact_options *o,
 		      struct tp_compact_result *ret)
 {
@@ -513,6 +513,8 @@ int tp_compact_online(const struct tp_device *dev, struct tp_fs *fs,
 		r = tp_placer_init(&e.mover.placer, e.placement, e.mount_fd,
 				   geo->block_size, o->fallocate2_nr);
 	}
+	e.mover.placer.prov = prov;
+	e.mover.placer.geo = geo;
 	struct tp_fs *own = NULL;
 	for (unsigned pass = 0; r >= 0 && pass < (o->dry_run ? 1 : MAX_PASSES); pass++) {
 		size_t emptied_before = e.n_done;

@@ -31,11 +31,14 @@ int tp_phases_run(const struct tp_phase *phases, size_t n, void *engine,
 }
 
 void tp_report_move(const struct tp_compact_options *o,
-		    const struct tp_clustermap *map, const struct tp_move *m,
-		    int result, enum tp_skip_reason why)
+		    const struct tp_clustermap *map, struct tp_provmap *prov,
+		    const struct tp_move *m, int result, enum tp_skip_reason why)
 {
 	struct tp_move_report r;
 
+	/* a failed move may have written part of its target too */
+	if (!o->dry_run)
+		tp_provmap_note_write(prov, m->target, m->len);
 	if (!o->on_move)
 		return;
 	tp_move_describe(map, m, result, why, &r);
@@ -49,7 +52,7 @@ int tp_compact(const struct tp_device *dev, struct tp_fs *fs,
 	       struct tp_compact_result *ret)
 {
 	_cleanup_(tp_provmap_freep) struct tp_provmap *before = NULL;
-	uint64_t released, provisioned;
+	struct tp_prov_delta d;
 	double start;
 	int r;
 
@@ -72,10 +75,12 @@ int tp_compact(const struct tp_device *dev, struct tp_fs *fs,
 	else
 		r = tp_compact_online(dev, fs, geo, before, o, ret);
 	ret->elapsed_s = tp_monotonic() - start;
-	if (!o->dry_run && tp_provmap_delta(dev, before, &released, &provisioned) >= 0) {
+	if (!o->dry_run && tp_provmap_delta(dev, before, &d) >= 0) {
 		ret->reclaim_measured = true;
-		ret->returned_bytes = tp_clusters_to_bytes(geo, released);
-		ret->provisioned_bytes = tp_clusters_to_bytes(geo, provisioned);
+		ret->returned_bytes = tp_clusters_to_bytes(geo, d.released);
+		ret->provisioned_bytes = tp_clusters_to_bytes(geo, d.provisioned);
+		ret->provisioned_by_moves_bytes =
+			tp_clusters_to_bytes(geo, d.provisioned_written);
 	}
 	return r;
 }

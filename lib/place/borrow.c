@@ -183,7 +183,11 @@ static int donor_with_helpers(struct tp_placer *p, uint64_t T, uint64_t n,
 			r = tp_mapped_outside(d->fd, bs, d->start + n, h, T, n, &clear);
 		if (r < 0)
 			break;
-		if (slot_clear && clear) {
+		/* The lender's block is written into the slot: not where the
+		 * device would have to back a chunk for it.  Parked, the next
+		 * slot lands elsewhere. */
+		bool slot_backed = tp_placer_may_write(p, slot_phys);
+		if (slot_clear && clear && slot_backed) {
 			d->slot_physical = slot_phys;
 			d->fence_physical = fence_phys;
 			break;
@@ -199,8 +203,9 @@ static int donor_with_helpers(struct tp_placer *p, uint64_t T, uint64_t n,
 			slot_len = n + 1;
 		}
 		/* A helper took part of the hole (small holes attract small
-		 * allocations).  Park this donor, holding those blocks, so
-		 * the next one's helpers land elsewhere. */
+		 * allocations), or the slot is where it may not be written.
+		 * Park this donor, holding those blocks, so the next one's
+		 * helpers land elsewhere. */
 		if (!p->may_park) {
 			o = TP_PLACE_HOLE_BUSY;
 			break;

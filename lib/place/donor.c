@@ -171,9 +171,24 @@ void tp_placer_mark_dirty(struct tp_placer *p, uint64_t blk)
 {
 	if (p->n_dirty > 0 && p->dirty[p->n_dirty - 1] == blk)
 		return; /* the reservoir's slot, again */
+	tp_provmap_note_write(p->prov, blk, 1);
 	if (TP_RESERVE(p->dirty, p->cap_dirty, p->n_dirty + 1) < 0)
 		return; /* only a missed trim */
 	p->dirty[p->n_dirty++] = blk;
+}
+
+bool tp_placer_may_write(const struct tp_placer *p, uint64_t blk)
+{
+	enum tp_prov st;
+	uint64_t c;
+
+	if (!p->prov || !p->geo)
+		return true;
+	c = tp_blk_to_cluster(p->geo, blk);
+	if (c == TP_NO_CLUSTER)
+		return true; /* an edge cluster: unknown, as without a map */
+	st = tp_provmap_get(p->prov, c);
+	return st != TP_PROV_UNMAPPED && st != TP_PROV_SHARED;
 }
 
 /* Record what donor [blk, blk + n) maps as freed, then punch it out;

@@ -76,6 +76,13 @@ struct tp_placer {
 	/* Holes a one-block borrow slot landed in: their next donor asks
 	 * for a wide slot from the start (borrow.c, donor_with_helpers()). */
 	struct tp_blocks_vec slot_took;
+	/* What the device backs (NULL: unknown), on geo's clusters, set by
+	 * the caller after tp_placer_init(): a borrow slot is written, so
+	 * none goes where that write would make the device back a chunk
+	 * (unbacked, or shared with a snapshot); every block written
+	 * outside the targets is noted in it (tp_provmap_note_write()). */
+	struct tp_provmap *prov;
+	const struct tp_geometry *geo;
 };
 
 /* -ENOSYS: fallocate2 asked for, and this kernel has none. */

@@ -190,6 +190,15 @@ int tp_reservoir_place(struct tp_placer *p, const struct tp_place_request *q,
 		o = TP_PLACE_HOLE_BUSY;
 		goto fail;
 	}
+	if (!tp_placer_may_write(p, slot)) {
+		/* The slot is written (the lender's block, each placement):
+		 * where the device backs no chunk, or shares it with a
+		 * snapshot, it would have to back one.  Donors of their own
+		 * for the rest of the run, whose slots are chosen one by
+		 * one. */
+		room = false;
+		goto fail;
+	}
 	/* The fence's own extent-tree blocks may have taken part of the
 	 * hole: nothing has changed yet, so the reservoir stays. */
 	r = tp_hole_still_free(p, T, n, &free_now);
