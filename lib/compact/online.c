@@ -436,6 +436,30 @@ static int next_pass(struct engine *e, struct tp_fs **own)
 
 /* The front ends ask tp_compaction_blocker() first and say why; this is
  * the engine's own guard. */
+/* A borrow slot (the lender's block, for a moment) may go where the
+ * device backs the cluster for this volume alone, or into an empty one it
+ * does not back: that chunk is backed for the moment and trimmed again
+ * with the emptied clusters.  Not into a cluster shared with a snapshot
+ * (the write breaks the sharing for good), nor into one in use that the
+ * device never backed (inode tables left to lazy init, preallocated
+ * files): nothing trims that chunk again. */
+static bool slot_may_write(void *userdata, uint64_t blk)
+{
+	const struct engine *e = userdata;
+	uint64_t c = tp_blk_to_cluster(e->geo, blk);
+
+	if (c == TP_NO_CLUSTER)
+		return true; /* an edge cluster: unknown, as without a map */
+	switch (tp_provmap_get(e->prov, c)) {
+	case TP_PROV_SHARED:
+		return false;
+	case TP_PROV_UNMAPPED:
+		return e->map && e->map->used[c] == 0;
+	default:
+		return true;
+	}
+}
+
 static int check_target(const struct tp_device *dev, struct tp_fs *fs)
 {
 	switch (tp_compaction_blocker(dev, tp_fs_get_info(fs), TP_CHECK_ONLINE)) {
@@ -513,8 +537,9 @@ int tp_compact_online(const struct tp_device *dev, struct tp_fs *fs,
 		r = tp_placer_init(&e.mover.placer, e.placement, e.mount_fd,
 				   geo->block_size, o->fallocate2_nr);
 	}
+	e.mover.placer.may_write = slot_may_write;
+	e.mover.placer.may_write_data = &e;
 	e.mover.placer.prov = prov;
-	e.mover.placer.geo = geo;
 	struct tp_fs *own = NULL;
 	for (unsigned pass = 0; r >= 0 && pass < (o->dry_run ? 1 : MAX_PASSES); pass++) {
 		size_t emptied_before = e.n_done;

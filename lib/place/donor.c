@@ -179,16 +179,7 @@ void tp_placer_mark_dirty(struct tp_placer *p, uint64_t blk)
 
 bool tp_placer_may_write(const struct tp_placer *p, uint64_t blk)
 {
-	enum tp_prov st;
-	uint64_t c;
-
-	if (!p->prov || !p->geo)
-		return true;
-	c = tp_blk_to_cluster(p->geo, blk);
-	if (c == TP_NO_CLUSTER)
-		return true; /* an edge cluster: unknown, as without a map */
-	st = tp_provmap_get(p->prov, c);
-	return st != TP_PROV_UNMAPPED && st != TP_PROV_SHARED;
+	return !p->may_write || p->may_write(p->may_write_data, blk);
 }
 
 /* Record what donor [blk, blk + n) maps as freed, then punch it out;

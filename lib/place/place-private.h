@@ -39,8 +39,7 @@ int tp_placed_prefix(int fd, uint32_t bs, uint64_t start, uint64_t target,
 		     uint64_t n, uint64_t *ret);
 /* Block blk was written outside the targets: trim it once free again. */
 void tp_placer_mark_dirty(struct tp_placer *p, uint64_t blk);
-/* Whether writing block blk (a borrow slot) leaves the device's space as
- * it is: false in a cluster it does not back or shares with a snapshot. */
+/* Whether block blk may be written (a borrow slot): p->may_write(). */
 bool tp_placer_may_write(const struct tp_placer *p, uint64_t blk);
 /* Record what donor [blk, blk + n) maps as freed, then punch it out;
  * *ret_freed (may be NULL): how many blocks that was. */

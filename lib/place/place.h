@@ -67,6 +67,7 @@ struct tp_placer {
 		int fd;             /* -1: none open */
 		uint64_t fence_end; /* the fence: mapped up to here */
 		bool off;           /* not here: no room, or it missed */
+		unsigned bad_slots; /* slots tp_placer_may_write() refused */
 	} res;
 	/* Blocks the reservoir (or a wide borrow slot) freed, busy until
 	 * the next journal commit (ext4 allocates them only after it);
@@ -76,13 +77,15 @@ struct tp_placer {
 	/* Holes a one-block borrow slot landed in: their next donor asks
 	 * for a wide slot from the start (borrow.c, donor_with_helpers()). */
 	struct tp_blocks_vec slot_took;
-	/* What the device backs (NULL: unknown), on geo's clusters, set by
-	 * the caller after tp_placer_init(): a borrow slot is written, so
-	 * none goes where that write would make the device back a chunk
-	 * (unbacked, or shared with a snapshot); every block written
-	 * outside the targets is noted in it (tp_provmap_note_write()). */
+	/* Set by the caller after tp_placer_init(), each may be NULL.  A
+	 * borrow slot is written: none goes where may_write() says that
+	 * write would make the device back a chunk for good (a cluster it
+	 * shares with a snapshot, or one in use that it never backed).
+	 * Every block written outside the targets is noted in prov
+	 * (tp_provmap_note_write()). */
+	bool (*may_write)(void *userdata, uint64_t blk);
+	void *may_write_data;
 	struct tp_provmap *prov;
-	const struct tp_geometry *geo;
 };
 
 /* -ENOSYS: fallocate2 asked for, and this kernel has none. */

@@ -191,12 +191,15 @@ int tp_reservoir_place(struct tp_placer *p, const struct tp_place_request *q,
 		goto fail;
 	}
 	if (!tp_placer_may_write(p, slot)) {
-		/* The slot is written (the lender's block, each placement):
-		 * where the device backs no chunk, or shares it with a
-		 * snapshot, it would have to back one.  Donors of their own
-		 * for the rest of the run, whose slots are chosen one by
-		 * one. */
-		room = false;
+		/* The slot is written (the lender's block, each placement),
+		 * and where it is now that write would make the device back
+		 * a chunk for good: a donor of its own for this one, whose
+		 * slot is chosen apart, and a new reservoir for the next; no
+		 * reservoir for the rest of the run after a few such. */
+		if (++res->bad_slots >= 3)
+			room = false;
+		else
+			o = TP_PLACE_HOLE_BUSY;
 		goto fail;
 	}
 	/* The fence's own extent-tree blocks may have taken part of the
