@@ -179,10 +179,9 @@ static int open_target(struct daemon *d, struct fsent *f, struct tp_device **ret
 	}
 	b = tp_pool_blocker(pool, f->s.pool_margin);
 	if (b != TP_BLOCKER_NONE) {
-		fsent_set_problem(f, LOG_WARNING, "not compacted: %s (pool %s: %u %% free, "
-			    "%" PRIu64 " of %" PRIu64 " data blocks used, margin %u %%)",
-			    tp_blocker_to_string(b), pool->name, tp_pool_free_percent(pool),
-			    pool->used_blocks, pool->total_blocks, f->s.pool_margin);
+		_cleanup_free_ char *why = tp_pool_blocker_message(pool, f->s.pool_margin, b);
+		fsent_set_problem(f, LOG_WARNING, "not compacted: %s",
+				  why ? why : tp_blocker_to_string(b));
 		return -ENOSPC;
 	}
 	uint64_t gran = dev->granularity;

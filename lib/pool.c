@@ -287,6 +287,19 @@ enum tp_blocker tp_pool_blocker(const struct tp_pool *p, unsigned margin)
 	return TP_BLOCKER_NONE;
 }
 
+char *tp_pool_blocker_message(const struct tp_pool *p, unsigned margin,
+			      enum tp_blocker b)
+{
+	char *s;
+
+	if (asprintf(&s, "%s (pool %s: %u %% free, %" PRIu64 " of %" PRIu64
+		     " data blocks used, margin %u %%)", tp_blocker_to_string(b),
+		     p->name, tp_pool_free_percent(p), p->used_blocks,
+		     p->total_blocks, margin) < 0)
+		return NULL;
+	return s;
+}
+
 /* ---- thin_dump's XML ------------------------------------------------------ */
 
 struct run {

@@ -493,19 +493,14 @@ static int pool_gate(struct target *t, const struct compact_options *o,
 	b = tp_pool_blocker(p, o->pool_margin);
 	if (b == TP_BLOCKER_NONE)
 		return 0;
+	_cleanup_free_ char *why = tp_pool_blocker_message(p, o->pool_margin, b);
+	if (!why)
+		return target_fail(t, TP_EXIT_OPERATIONAL, "%s: out of memory", t->path);
 	if (o->dry_run) {
-		log_warning("%s: %s (pool %s: %u %% free, %" PRIu64 " of %" PRIu64
-			    " data blocks used, margin %u %%): a real run would "
-			    "refuse", t->path, tp_blocker_to_string(b), p->name,
-			    tp_pool_free_percent(p), p->used_blocks, p->total_blocks,
-			    o->pool_margin);
+		log_warning("%s: %s: a real run would refuse", t->path, why);
 		return 0;
 	}
-	return target_fail(t, TP_EXIT_NOTHING, "%s: not compacted: %s (pool %s: %u %% "
-			   "free, %" PRIu64 " of %" PRIu64 " data blocks used, margin "
-			   "%u %%)", t->path, tp_blocker_to_string(b), p->name,
-			   tp_pool_free_percent(p), p->used_blocks, p->total_blocks,
-			   o->pool_margin);
+	return target_fail(t, TP_EXIT_NOTHING, "%s: not compacted: %s", t->path, why);
 }
 
 /* The pool's own count of its data blocks in use, before the run and now. */

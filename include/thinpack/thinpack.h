@@ -327,6 +327,11 @@ unsigned tp_pool_free_percent(const struct tp_pool *p);
  * pool's data blocks that must stay free. */
 #define TP_POOL_MARGIN_DEFAULT 5
 enum tp_blocker tp_pool_blocker(const struct tp_pool *p, unsigned margin);
+/* What blocker b of p means, in words with the pool's figures, for a
+ * message: "... (pool NAME: N % free, U of T data blocks used, margin M
+ * %)"; free() it.  NULL: out of memory. */
+char *tp_pool_blocker_message(const struct tp_pool *p, unsigned margin,
+			      enum tp_blocker b);
 
 /* ---- scan: per-cluster occupancy ---------------------------------------- */
 
