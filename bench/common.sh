@@ -22,3 +22,21 @@ THINPACK=${THINPACK:-./thinpack}
 RUNSTAT=${RUNSTAT:-./bench/runstat}
 PYTHON3=${PYTHON3:-python3}
 if [[ $PYTHON3 == no ]]; then PYTHON3=python3; fi
+
+# now: seconds since the epoch, with nanoseconds.  since START [DIGITS]:
+# seconds from START to now, DIGITS decimals (2).
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" -v d="${2:-2}" 'BEGIN { printf "%.*f", d, b - a }'; }
+drop_caches() {
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+}
+
+# bench_traps FUNCTION: run FUNCTION on exit, and exit on HUP, INT, TERM
+# with the shell's codes (so that FUNCTION runs then too).
+bench_traps() {
+	trap "$1" EXIT
+	trap 'exit 129' HUP
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+}

@@ -101,19 +101,10 @@ cleanup() {
 	rm -rf "$WORK"
 	exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 129' HUP
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_traps cleanup
 
 mkdir "$MNT" "$POOL"
 
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
-drop_caches() {
-	sync
-	echo 3 >/proc/sys/vm/drop_caches
-}
 # /sys/block/loopN/stat: field 7 sectors written, 14 sectors discarded.
 sectors() { awk -v f="$2" '{ print $f }' "/sys/block/${1#/dev/}/stat"; }
 # "ALLOCATED DATA" bytes the pool holds for the image (compact.py pool-bytes)

@@ -163,19 +163,10 @@ cleanup() {
 	rm -rf "$WORK"
 	exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 129' HUP
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_traps cleanup
 
 mkdir "$MNT"
 
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
-drop_caches() {
-	sync
-	echo 3 >/proc/sys/vm/drop_caches
-}
 # Bytes written to the loop device: field 7 of /sys/block/loopN/stat,
 # sectors.  (Not awk: mawk prints large products in exponent form.)
 written() {

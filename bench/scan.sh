@@ -75,17 +75,12 @@ cleanup() {
 	rm -rf "$WORK"
 	exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 129' HUP
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_traps cleanup
 
 mkdir "$MNT"
 
 # ---- the filesystem ---------------------------------------------------------
 
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 say "bench/scan: $BENCH_FILES files on a ${BENCH_IMAGE_MB} MiB sparse ext4 image in $WORK"
 truncate -s "${BENCH_IMAGE_MB}M" "$IMG"
@@ -118,7 +113,7 @@ sync
 # Remount: the journal is checkpointed and no cache of the generation stays.
 umount "$MNT"
 mount -o noatime "$LOOP" "$MNT"
-say "bench/scan: generated in $(since "$t") s: $GEN"
+say "bench/scan: generated in $(since "$t" 1) s: $GEN"
 df -h --output=size,used,avail,pcent "$MNT" | sed 's/^/    /' >&2
 df --output=itotal,iused,iavail "$MNT" | sed 's/^/    /' >&2
 
@@ -166,7 +161,7 @@ t=$(now)
 	-- baseline 0 "$WALK_FIEMAP" "$GRANULARITY" "$MNT" \
 	-- thinpack 0,1 "$THINPACK" report --json --min-age 0 --granularity 1M "$MNT" \
 	>"$RESULTS"
-say "bench/scan: measured in $(since "$t") s"
+say "bench/scan: measured in $(since "$t" 1) s"
 
 echo
 echo "bench/scan: $BENCH_FILES files, $(awk '{print $4}' <<<"$GEN") directories," \
