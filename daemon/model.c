@@ -91,6 +91,7 @@ struct fsent *fsent_free(struct fsent *f)
 	free(f->uuid);
 	free(f->section);
 	free(f->problem);
+	free(f->skipped_why);
 	settings_done(&f->s);
 	state_done(&f->st);
 	pass_info_done(&f->pass);

@@ -79,6 +79,7 @@ void settings_done(struct settings *s);
 
 struct totals {
 	uint64_t passes, passes_stopped, pass_errors;
+	uint64_t passes_skipped; /* not started: another runner held it */
 	uint64_t moved_bytes, moves, clusters_emptied;
 	uint64_t trimmed_bytes, discarded_bytes;
 	uint64_t placement_attempts, placement_exact, placement_missed;
@@ -184,6 +185,8 @@ struct fsent {
 	size_t n_skipping;     /* failed clusters left out of passes now */
 	double pressure;       /* last "some avg10" read; < 0: unknown */
 	struct fs_summary summary; /* after the last pass */
+	double skipped_at;     /* realtime of the last pass skipped; 0: none */
+	char *skipped_why;     /* and why, or NULL */
 };
 
 struct fsent *fsent_free(struct fsent *f);

@@ -75,6 +75,12 @@ static void fs_line(const struct daemon *d, const struct fsent *f, FILE *out)
 		tp_format_size(f->st.t.moved_bytes, a), f->st.t.clusters_emptied);
 	if (f->st.last.result == PASS_ERROR)
 		fprintf(out, "last pass failed, ");
+	if (f->skipped_at && f->skipped_at > f->st.last.start) {
+		char sw[sizeof(w)];
+		format_when(f->skipped_at, sw);
+		fprintf(out, "last pass skipped at %s (%s), ", sw,
+			f->skipped_why ? f->skipped_why : "?");
+	}
 	if (d->oneshot)
 		fprintf(out, "idle");
 	else
@@ -228,6 +234,13 @@ static int status_write(const struct daemon *d, const char *path)
 		json_object_object_add(o, "pass", f == d->active ? pass_json(&f->pass) : NULL);
 		json_object_object_add(o, "last_pass", f->st.last.start ?
 						       pass_json(&f->st.last) : NULL);
+		json_object *sk = NULL;
+		if (f->skipped_at) {
+			sk = json_object_new_object();
+			add_double(sk, "at", f->skipped_at);
+			add_string(sk, "why", f->skipped_why);
+		}
+		json_object_object_add(o, "last_skipped", sk);
 		json_object_object_add(o, "totals", totals_to_json(&f->st.t));
 		json_object_object_add(o, "summary", f->summary.when ?
 						     summary_json(&f->summary) : NULL);
@@ -383,6 +396,9 @@ static int metrics_write(const struct daemon *d, const char *path)
 	PER_FS_U64("thinpack_passes_stopped_total", COUNTER,
 		   "Passes stopped by the time budget, a reload or a shutdown.",
 		   f->st.t.passes_stopped);
+	PER_FS_U64("thinpack_passes_skipped_total", COUNTER,
+		   "Passes not started: another runner held the filesystem.",
+		   f->st.t.passes_skipped);
 	PER_FS_U64("thinpack_pass_errors_total", COUNTER, "Passes that failed.",
 		   f->st.t.pass_errors);
 	PER_FS_U64("thinpack_moved_bytes_total", COUNTER,

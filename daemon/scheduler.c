@@ -382,14 +382,19 @@ static int skip_held(struct daemon *d, struct fsent *f,
 	format_when(f->next_due, when);
 	if (!d->oneshot)
 		snprintf(next, sizeof(next), "; next try at %s", when);
-	if (h->pid > 0)
-		log_fs(LOG_NOTICE, f->mountpoint, f->uuid, UINT64_MAX, UINT64_MAX,
-		       "%s: pass skipped: the filesystem is held by pid %d (%s)%s",
-		       f->mountpoint, (int)h->pid, h->what[0] ? h->what : "?", next);
-	else
-		log_fs(LOG_NOTICE, f->mountpoint, f->uuid, UINT64_MAX, UINT64_MAX,
-		       "%s: pass skipped: the filesystem is held by another "
-		       "process%s", f->mountpoint, next);
+	/* Said in the status and the metrics too, not only in the log. */
+	f->st.t.passes_skipped++;
+	f->skipped_at = tp_realtime();
+	free(f->skipped_why);
+	f->skipped_why = NULL;
+	int k = h->pid > 0 ? asprintf(&f->skipped_why, "held by pid %d (%s)", (int)h->pid,
+				      h->what[0] ? h->what : "?") :
+			     asprintf(&f->skipped_why, "held by another process");
+	if (k < 0)
+		f->skipped_why = NULL;
+	log_fs(LOG_NOTICE, f->mountpoint, f->uuid, UINT64_MAX, UINT64_MAX,
+	       "%s: pass skipped: the filesystem is %s%s", f->mountpoint,
+	       f->skipped_why ? f->skipped_why : "held", next);
 	return -EBUSY;
 }
 

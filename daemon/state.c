@@ -90,7 +90,8 @@ static const struct {
 	bool real; /* a double, else a uint64_t */
 } totals_fields[] = {
 #define U(f) { #f, offsetof(struct totals, f), false }
-	U(passes), U(passes_stopped), U(pass_errors), U(moved_bytes), U(moves),
+	U(passes), U(passes_stopped), U(pass_errors), U(passes_skipped),
+	U(moved_bytes), U(moves),
 	U(clusters_emptied), U(trimmed_bytes), U(discarded_bytes),
 	U(placement_attempts), U(placement_exact), U(placement_missed),
 	U(placement_reservoir),

@@ -68,6 +68,18 @@ RUNTIME_DIRECTORY=$TP_WORK/run STATE_DIRECTORY=$TP_WORK/state \
 tp_expect_eq "exit of thinpackd --oneshot on a held filesystem" "$rc" 16
 grep -q "$m: pass skipped: the filesystem is held by pid $first (thinpack compact)" \
 	"$TP_WORK/thinpackd.err" || tp_fail "thinpackd: $(cat "$TP_WORK/thinpackd.err")"
+# ... and not only in the log: its status (what `thinpack status` prints)
+# and its totals, which the state keeps.
+"$PYTHON3" - "$TP_WORK/run/status.json" "held by pid $first (thinpack compact)" <<'PY' ||
+import json, sys
+f = json.load(open(sys.argv[1]))["filesystems"][0]
+sk = f["last_skipped"]
+assert sk and sk["why"] == sys.argv[2] and sk["at"] > 0, sk
+assert f["totals"]["passes_skipped"] == 1 and f["totals"]["passes"] == 0, f["totals"]
+PY
+	tp_fail "thinpackd's status does not say the pass was skipped: $(cat "$TP_WORK/run/status.json")"
+grep -q "last pass skipped at .* (held by pid $first (thinpack compact))" "$TP_WORK/run/status.json" ||
+	tp_fail "thinpackd's status line does not say the pass was skipped"
 
 # --wait: waits while the first is stopped, runs once it is done.
 "$THINPACK" compact "${args[@]}" --wait "$m" >"$TP_WORK/third.json" 2>"$TP_WORK/third.err" &
