@@ -26,6 +26,7 @@
 #include "basic/array.h"
 #include "basic/cleanup.h"
 #include "basic/macros.h"
+#include "pool.h"
 
 static inline void mnt_free_tablep(struct libmnt_table **tb)
 {
@@ -152,7 +153,9 @@ static bool sysfs_exists(const char *dir, const char *attr)
 	return access(path, F_OK) == 0;
 }
 
-/* Partition start, loop offset, discard limits of block device devno. */
+/* Partition start, loop offset, discard limits of block device devno; on
+ * a dm thin device, or a stack over one, where the filesystem starts on
+ * it. */
 static int fill_sysfs(struct tp_device *dev, dev_t devno)
 {
 	char link[64], dir[PATH_MAX], whole[PATH_MAX];
@@ -207,6 +210,15 @@ static int fill_sysfs(struct tp_device *dev, dev_t devno)
 	}
 	dev->granularity = gran;
 	dev->granularity_source = TP_GRANULARITY_SYSFS;
+
+	/* Over a dm thin device (through kpartx's linear mappings, loop
+	 * devices, their partitions) the whole device is the thin device,
+	 * whose chunks the pool hands out: the offset is the filesystem's
+	 * on it, linear starts included, so that clusters follow the
+	 * chunks.  Not root, or no thin device below: the offset above. */
+	dev_t thin;
+	if (tp_thin_under(devno, &thin, &v, NULL) >= 0)
+		dev->offset = v;
 	return 0;
 }
 

@@ -18,19 +18,29 @@
  * named subtrees (<def>) the devices refer to (<ref>), those as runs too,
  * until the devices are read.
  *
- * Supported: a filesystem directly on a dm thin device (an LVM thin LV is
- * one).  A thin device under a partition, a linear mapping (kpartx) or a
- * loop device is not recognised: -ENODEV, and the map stays unknown.
+ * Supported: a filesystem on a dm thin device (an LVM thin LV is one), or
+ * on a stack over one: dm linear mappings, one target each (kpartx's
+ * partitions of a thin LV), partitions, loop devices whose backing file
+ * is a block device (`losetup -P /dev/loopN /dev/mapper/vg-thin`), any
+ * depth.  tp_thin_under() walks it down, tables by libdevmapper, the
+ * rest by sysfs, and adds up where the filesystem starts on the thin
+ * device: tp_device_open() takes that for the offset, so clusters are
+ * aligned to the thin device's chunks even when a linear start is not,
+ * and the pool's mappings, in the thin device's bytes, mark them as
+ * they are.  Anything else under the stack (a disk, a file, another
+ * target, a table of several targets): -ENODEV, and the map stays
+ * unknown.
  *
- * About 900 lines, one file: three readers (device-mapper, the metadata
+ * About 1,000 lines, one file: three readers (device-mapper, the metadata
  * snapshot's life, thin_dump's XML) fill one struct tp_pool and share its
  * private bitmaps; split, each would have to export them.  libdevmapper
- * parses no thin table, hence the two words read here.
+ * parses no thin or linear table, hence the two words read here.
  */
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -152,6 +162,131 @@ static int pool_message(const struct tp_pool *p, const char *msg)
 	return 0;
 }
 
+/* ---- down the stack to the thin device ------------------------------------ */
+
+/* No real stack is this deep; a loop device over itself (or a cycle of
+ * them) would be. */
+#define MAX_DEPTH 16
+
+/* Attribute attr of block device devno in sysfs, trailing blanks cut. */
+static int sysfs_read(dev_t devno, const char *attr, char *buf, size_t size)
+{
+	char path[96];
+	_cleanup_close_ int fd = -1;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/%s", major(devno),
+		 minor(devno), attr);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size - 1);
+	if (n < 0)
+		return -errno;
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		n--;
+	buf[n] = '\0';
+	return 0;
+}
+
+static int sysfs_u64(dev_t devno, const char *attr, uint64_t *ret)
+{
+	char buf[32], *end;
+	unsigned long long v;
+	int r = sysfs_read(devno, attr, buf, sizeof(buf));
+
+	if (r < 0)
+		return r;
+	errno = 0;
+	v = strtoull(buf, &end, 10);
+	if (errno || end == buf || *end)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+/* offset += n, or -EOVERFLOW. */
+static int add_offset(uint64_t *offset, uint64_t n)
+{
+	if (n > UINT64_MAX - *offset)
+		return -EOVERFLOW;
+	*offset += n;
+	return 0;
+}
+
+int tp_thin_under(dev_t devno, dev_t *ret_thin, uint64_t *ret_offset,
+		  uint64_t *ret_disk_offset)
+{
+	uint64_t offset = 0, part = 0, v;
+	char buf[PATH_MAX];
+	int r;
+
+	dm_quiet();
+	for (unsigned depth = 0; depth < MAX_DEPTH; depth++) {
+		unsigned maj, min;
+
+		if (dm_is_dm_major(major(devno))) {
+			_cleanup_free_ char *type = NULL, *params = NULL;
+			unsigned long long start;
+
+			r = dm_query(DM_DEVICE_TABLE, devno, NULL, NULL, &type, &params);
+			if (r < 0)
+				return r;
+			if (strcmp(type, "thin") == 0) {
+				*ret_thin = devno;
+				*ret_offset = offset;
+				if (ret_disk_offset)
+					*ret_disk_offset = offset - part;
+				return 0;
+			}
+			/* linear: <device> <start sector> */
+			if (strcmp(type, "linear") != 0)
+				return -ENODEV;
+			if (sscanf(params, "%u:%u %llu", &maj, &min, &start) != 3 ||
+			    start > UINT64_MAX / SECTOR)
+				return -EPROTO;
+			r = add_offset(&offset, start * SECTOR);
+			if (r < 0)
+				return r;
+			devno = makedev(maj, min);
+		} else if (sysfs_read(devno, "partition", buf, sizeof(buf)) >= 0) {
+			/* a partition (of a loop device: dm devices have
+			 * none), on its whole disk, the directory above */
+			r = sysfs_u64(devno, "start", &v);
+			if (r < 0)
+				return r;
+			if (v > UINT64_MAX / SECTOR)
+				return -EOVERFLOW;
+			r = add_offset(&offset, v * SECTOR);
+			if (r < 0)
+				return r;
+			if (depth == 0)
+				part = v * SECTOR;
+			r = sysfs_read(devno, "../dev", buf, sizeof(buf));
+			if (r < 0)
+				return r;
+			if (sscanf(buf, "%u:%u", &maj, &min) != 2)
+				return -EPROTO;
+			devno = makedev(maj, min);
+		} else if (sysfs_read(devno, "loop/backing_file", buf, sizeof(buf)) >= 0) {
+			/* a loop device over a block device: the path the
+			 * kernel keeps of the file it opened */
+			struct stat st;
+
+			if (stat(buf, &st) < 0 || !S_ISBLK(st.st_mode))
+				return -ENODEV; /* a file, or gone */
+			if (sysfs_u64(devno, "loop/offset", &v) >= 0) {
+				r = add_offset(&offset, v);
+				if (r < 0)
+					return r;
+			}
+			devno = st.st_rdev;
+		} else
+			return -ENODEV;
+	}
+	return -ELOOP;
+}
+
 /* ---- the pool ---------------------------------------------------------- */
 
 struct tp_pool *tp_pool_free(struct tp_pool *p)
@@ -215,16 +350,19 @@ int tp_pool_read(const struct tp_device *dev, struct tp_pool **ret)
 	struct dm_status_thin *ts;
 	unsigned pmaj, pmin, mmaj, mmin, dmaj, dmin;
 	unsigned long long id, bs;
+	dev_t thin;
 	int r;
 
-	if (dev->kind == TP_TARGET_IMAGE || dev->devno == 0 || dev->partition ||
-	    dev->loop || !dm_is_dm_major(major(dev->devno)))
+	if (dev->kind == TP_TARGET_IMAGE || dev->devno == 0)
 		return -ENODEV;
 	dm_quiet();
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	r = dm_query(DM_DEVICE_TABLE, dev->devno, NULL, &p->thin_name, &type, &params);
+	r = tp_thin_under(dev->devno, &thin, &p->offset, &p->disk_offset);
+	if (r < 0)
+		return r;
+	r = dm_query(DM_DEVICE_TABLE, thin, NULL, &p->thin_name, &type, &params);
 	if (r < 0)
 		return r;
 	/* thin: <pool dev> <dev id> [<external origin dev>] */
@@ -235,7 +373,7 @@ int tp_pool_read(const struct tp_device *dev, struct tp_pool **ret)
 	p->devno = makedev(pmaj, pmin);
 	p->thin_id = id;
 
-	r = dm_query(DM_DEVICE_STATUS, dev->devno, NULL, NULL, &stype, &sparams);
+	r = dm_query(DM_DEVICE_STATUS, thin, NULL, NULL, &stype, &sparams);
 	if (r < 0)
 		return r;
 	mem = dm_pool_create("thinpack", 1024);

@@ -8,8 +8,24 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "thinpack/thinpack.h"
+
+/*
+ * The dm thin device under block device devno, and the byte of it where
+ * devno's byte 0 sits: down through dm linear mappings (kpartx's, one
+ * target each), partitions and loop devices over a block device, adding
+ * up linear starts, partition starts and loop offsets.  devno may be the
+ * thin device itself (offset 0).  ret_disk_offset (or NULL): the same for
+ * the disk devno is a partition of, or devno itself when it is none.
+ *   -ENODEV   the stack ends elsewhere: a disk, a loop device over a file,
+ *             another target, a table of several targets
+ *   -ELOOP    deeper than any real stack
+ *   else      libdevmapper's or sysfs' error (-EACCES when not root)
+ */
+int tp_thin_under(dev_t devno, dev_t *ret_thin, uint64_t *ret_offset,
+		  uint64_t *ret_disk_offset);
 
 /* A run of the volume's virtual blocks (pool data blocks), n long from
  * block, all mapped, all shared with another device or none. */

@@ -71,7 +71,9 @@ struct tp_device {
 
 	/* Byte offset of the filesystem's first byte on the whole device
 	 * whose chunks the thin pool hands out: partition start plus loop
-	 * offset.  Clusters are aligned to the whole device. */
+	 * offset; on a stack that ends at a dm thin device (tp_pool_read()),
+	 * the byte of the thin device, dm linear starts (kpartx) included.
+	 * Clusters are aligned to the whole device. */
 	uint64_t offset;
 
 	uint64_t granularity; /* discard granularity in bytes */
@@ -299,6 +301,12 @@ struct tp_pool {
 	uint64_t used_blocks, total_blocks;            /* data */
 	uint64_t used_metadata_blocks, total_metadata_blocks;
 	uint64_t thin_mapped_bytes; /* the thin device's status */
+	uint64_t offset;        /* bytes: where the filesystem starts on the
+				 * thin device (see struct tp_device) */
+	uint64_t disk_offset;   /* ... and its disk (the device, or the one
+				 * its partition is on): the kernel cuts
+				 * discards at the disk's own granularity
+				 * boundaries, counted from there */
 	bool out_of_data_space;
 	bool read_only;         /* metadata read-only, or the pool failed */
 	bool needs_check;
@@ -315,9 +323,9 @@ struct tp_pool {
 };
 
 /* The pool under dev when dev is a dm thin device (an LVM thin LV is
- * one), from the tables and status only.  -ENODEV: not a dm thin device
- * (or a thin device under a partition, a linear mapping or a loop
- * device: not supported). */
+ * one), or a stack over one: dm linear mappings (kpartx's), partitions,
+ * loop devices over a block device; from the tables and status only.
+ * -ENODEV: no dm thin device under dev. */
 int tp_pool_read(const struct tp_device *dev, struct tp_pool **ret);
 struct tp_pool *tp_pool_free(struct tp_pool *p);
 /* Free data space, in percent of the pool's (rounded down). */

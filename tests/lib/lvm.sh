@@ -5,12 +5,22 @@ lvm_() { "$@" --config "$lvmc"; }
 
 # Unmounted, in this order, before the volume group goes at exit.
 TP_LVM_MOUNTS=()
+# What a scenario stacked on the LVs ("dm NAME", "loop DEV"): removed
+# after the mounts, last made first, before the volume group goes (an
+# open thin LV stays active).
+TP_LVM_STACK=()
 tp_lvm_cleanup() {
-	local mnt
+	local mnt i
 	set +e
 	trap - ERR
 	for mnt in "${TP_LVM_MOUNTS[@]}"; do
 		mountpoint -q "$mnt" && umount "$mnt"
+	done
+	for ((i = ${#TP_LVM_STACK[@]} - 1; i >= 0; i--)); do
+		case ${TP_LVM_STACK[i]} in
+		dm\ *) dmsetup remove --noudevsync --retry "${TP_LVM_STACK[i]#dm }" ;;
+		loop\ *) losetup -d "${TP_LVM_STACK[i]#loop }" 2>/dev/null ;;
+		esac
 	done
 	lvm_ vgchange -an tpvg >/dev/null 2>&1
 	tp_cleanup

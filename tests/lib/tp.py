@@ -5,7 +5,12 @@ record file checksums.
 
     tp.py age DIR [--seed N] [--fill F] [--rounds R] [--final F]
     tp.py oracle --device DEV --mountpoint DIR --granularity B [--offset B]
-                 [--min-age S] [--curve N]
+                 [--thin THIN] [--min-age S] [--curve N]
+                            --thin: DEV is stacked on the dm thin device
+                            THIN (a dm linear mapping, a loop device or its
+                            partition) and the filesystem starts --offset
+                            bytes into THIN: the grid is THIN's, and so is
+                            the provisioning
     tp.py compare ORACLE.json THINPACK.json [--index I]
     tp.py svgcount MAP.svg [--section I]
     tp.py manifest DIR
@@ -372,7 +377,7 @@ def thin_clusters(device, granularity, first, n):
 
 
 def oracle(device, mountpoint, granularity, offset, min_age, curve_points,
-           now=None):
+           now=None, thin_device=None):
     if now is None:
         now = int(time.time())
     bs, count, first, ratio = dumpe2fs_geometry(device)
@@ -390,8 +395,16 @@ def oracle(device, mountpoint, granularity, offset, min_age, curve_points,
             if 0 <= c < nclusters:
                 movable[c] += 1
 
-    backing = backing_file(device)
-    thin = None if backing else thin_clusters(device, granularity, c0, nclusters)
+    if thin_device:
+        # The stack is the test's own making: it says which thin device
+        # is under it and where the filesystem starts on it.
+        backing = None
+        thin = thin_clusters(thin_device, granularity, c0, nclusters)
+        if thin is None:
+            raise SystemExit("oracle: %s is not a dm thin device" % thin_device)
+    else:
+        backing = backing_file(device)
+        thin = None if backing else thin_clusters(device, granularity, c0, nclusters)
     if thin is not None:
         prov = [t != "u" for t in thin]
         shared = [t == "s" for t in thin]
@@ -468,7 +481,7 @@ def oracle(device, mountpoint, granularity, offset, min_age, curve_points,
 
 def cmd_oracle(a):
     r = oracle(a.device, a.mountpoint, a.granularity, a.offset, a.min_age,
-               a.curve)
+               a.curve, thin_device=a.thin)
     json.dump(r, sys.stdout, indent=1)
     print()
 
@@ -893,6 +906,7 @@ def main():
     s.add_argument("--mountpoint", required=True)
     s.add_argument("--granularity", type=int, required=True)
     s.add_argument("--offset", type=int, default=0)
+    s.add_argument("--thin")
     s.add_argument("--min-age", type=int, default=86400)
     s.add_argument("--curve", type=int, default=10)
     s.set_defaults(fn=cmd_oracle)
