@@ -5,6 +5,9 @@
  * those are movable, and why the others are pinned.
  *
  * Memory: 14 bytes per cluster (1 TiB at 1 MiB granularity: 14 MiB).
+ * The reverse map adds 16 bytes per extent and 32 per file near a partial
+ * cluster (on an aged filesystem: nearly all), until tp_plan_shrink_map()
+ * keeps those of the victims and the lenders only.
  */
 
 #include <errno.h>
@@ -186,7 +189,7 @@ size_t tp_clustermap_first_ext(const struct tp_clustermap *m, uint64_t blk)
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (m->exts[mid].physical + m->exts[mid].len <= blk)
+		if (tp_rext_end(&m->exts[mid]) <= blk)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -199,7 +202,7 @@ const struct tp_rext *tp_clustermap_owner(const struct tp_clustermap *m,
 {
 	size_t i = tp_clustermap_first_ext(m, blk);
 
-	if (i < m->n_exts && m->exts[i].physical <= blk)
+	if (i < m->n_exts && tp_rext_physical(&m->exts[i]) <= blk)
 		return &m->exts[i];
 	return NULL;
 }

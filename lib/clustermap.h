@@ -2,27 +2,63 @@
 #ifndef TP_CLUSTERMAP_H
 #define TP_CLUSTERMAP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "thinpack/thinpack.h"
 
-/* A movable file that owns recorded extents. */
+/* A movable file that owns recorded extents, as the scan saw it: what the
+ * mover checks before it touches the file (32 bytes). */
 struct tp_rfile {
 	uint32_t ino;
 	uint32_t generation;
 	uint64_t size;
 	int64_t mtime, ctime;
-	uint32_t flags;
 };
 
-/* Part of a movable file's data, near a partial cluster. */
+/* Part of a movable file's data, near a partial cluster: 16 bytes, one
+ * for every extent of nearly every file on an aged filesystem.  ext4's
+ * extents hold 48-bit physical and 32-bit logical block numbers and at
+ * most 32768 blocks; read them with tp_rext_physical() and the others. */
 struct tp_rext {
-	uint64_t physical;
-	uint64_t logical;
-	uint32_t len;
-	uint32_t file; /* index into files */
-	bool unwritten;
+	uint64_t packed;  /* physical << 16 | (len - 1) << 1 | unwritten */
+	uint32_t logical;
+	uint32_t file;    /* index into files */
 };
+
+#define TP_REXT_MAX_PHYSICAL ((UINT64_C(1) << 48) - 1)
+#define TP_REXT_MAX_LEN UINT32_C(32768)
+
+static inline struct tp_rext tp_rext_make(uint64_t physical, uint32_t logical,
+					  uint32_t len, uint32_t file,
+					  bool unwritten)
+{
+	return (struct tp_rext){
+		.packed = physical << 16 | (uint64_t)(len - 1) << 1 | unwritten,
+		.logical = logical,
+		.file = file,
+	};
+}
+
+static inline uint64_t tp_rext_physical(const struct tp_rext *e)
+{
+	return e->packed >> 16;
+}
+
+static inline uint32_t tp_rext_len(const struct tp_rext *e)
+{
+	return (uint32_t)((e->packed >> 1) & (TP_REXT_MAX_LEN - 1)) + 1;
+}
+
+static inline uint64_t tp_rext_end(const struct tp_rext *e)
+{
+	return tp_rext_physical(e) + tp_rext_len(e);
+}
+
+static inline bool tp_rext_unwritten(const struct tp_rext *e)
+{
+	return e->packed & 1;
+}
 
 /* A free run inside partial clusters. */
 struct tp_hole {

@@ -29,17 +29,24 @@
 #define N_CLASSES 64
 #define FIT_SCAN 256 /* holes looked at for a best fit in a size class */
 
+/* A hole of a target cluster: 32 bytes.  The scan's holes span at most two
+ * clusters (a fully free one between is empty, not partial), and files'
+ * logical blocks are ext4's, 32-bit. */
 struct phole {
-	uint64_t start, len;
-	bool left_ok, right_ok;
+	uint64_t start;
+	uint32_t len;
 	uint32_t left_file, right_file;
-	uint64_t left_logical, right_logical;
+	uint32_t left_logical, right_logical;
+	bool left_ok, right_ok;
 	int8_t class; /* size class it is filed under, -1 if none */
 };
 
+/* Part of a victim's data, inside the cluster: 24 bytes. */
 struct piece {
+	uint64_t source;
 	uint32_t file;
-	uint64_t logical, source, len;
+	uint32_t logical;
+	uint32_t len; /* at most a cluster */
 	bool unwritten;
 };
 
@@ -248,7 +255,7 @@ static bool stays(const struct tp_plan *p, uint64_t b)
 }
 
 static void find_lender(const struct tp_plan *p, uint64_t b, bool *ok,
-			uint32_t *file, uint64_t *logical)
+			uint32_t *file, uint32_t *logical)
 {
 	const struct tp_rext *e;
 
@@ -260,15 +267,24 @@ static void find_lender(const struct tp_plan *p, uint64_t b, bool *ok,
 		return;
 	*ok = true;
 	*file = e->file;
-	*logical = e->logical + (b - e->physical);
+	*logical = e->logical + (uint32_t)(b - tp_rext_physical(e));
 }
 
 static int add_hole(struct tp_plan *p, uint64_t a, uint64_t b, size_t *cap)
 {
+	/* Longer than a phole holds: only with clusters of 2^31 blocks. */
+	while (b - a > UINT32_MAX) {
+		int r = add_hole(p, a, a + UINT32_MAX, cap);
+		if (r < 0)
+			return r;
+		a += UINT32_MAX;
+	}
+	if (p->n_holes >= UINT32_MAX)
+		return -E2BIG;
 	if (TP_RESERVE(p->holes, *cap, p->n_holes + 1) < 0)
 		return -ENOMEM;
 	struct phole *h = &p->holes[p->n_holes++];
-	*h = (struct phole){ .start = a, .len = b - a, .class = -1 };
+	*h = (struct phole){ .start = a, .len = (uint32_t)(b - a), .class = -1 };
 	if (!p->o.need_lender) {
 		h->left_ok = true;
 		return 0;
@@ -386,6 +402,103 @@ int tp_plan_new(const struct tp_clustermap *map, const struct tp_plan_options *o
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(p);
+	return 0;
+}
+
+/* ---- what the map keeps ------------------------------------------------------ */
+
+/* Whether extent e has a block in a victim cluster. */
+static bool in_victim(const struct tp_plan *p, const struct tp_rext *e)
+{
+	const struct tp_geometry *g = tp_clustermap_geometry(p->map);
+	uint64_t a = MAX(tp_rext_physical(e), g->first_block);
+	uint64_t b = MIN(tp_rext_end(e), tp_cluster_to_blk(g, g->clusters));
+
+	if (a >= b)
+		return false;
+	for (uint64_t c = tp_blk_to_cluster(g, a); c <= tp_blk_to_cluster(g, b - 1); c++)
+		if (p->victim[c] == ROLE_VICTIM)
+			return true;
+	return false;
+}
+
+static void keep_file(uint64_t *keep, uint32_t f)
+{
+	keep[f / 64] |= UINT64_C(1) << (f % 64);
+}
+
+/* The new index of kept file f: the kept files before it. */
+static uint32_t kept_index(const uint64_t *keep, const uint32_t *rank, uint32_t f)
+{
+	uint64_t below = keep[f / 64] & ((UINT64_C(1) << (f % 64)) - 1);
+	return rank[f / 64] + (uint32_t)__builtin_popcountll(below);
+}
+
+/* Give memory back to the allocator: an array down to n elements. */
+static void *shrink(void *v, size_t n, size_t size, size_t *cap)
+{
+	if (n == 0) {
+		free(v);
+		*cap = 0;
+		return NULL;
+	}
+	void *s = realloc(v, n * size);
+	if (!s)
+		return v; /* keeps its size */
+	*cap = n;
+	return s;
+}
+
+int tp_plan_shrink_map(struct tp_plan *p, struct tp_clustermap *m)
+{
+	size_t words = m->n_files / 64 + 1, k = 0;
+	_cleanup_free_ uint64_t *keep = NULL;
+	_cleanup_free_ uint32_t *rank = NULL;
+
+	if (m != p->map || p->next || p->n_moves || p->n_deferred)
+		return -EINVAL;
+	keep = calloc(words, sizeof(*keep));
+	rank = malloc(words * sizeof(*rank));
+	if (!keep || !rank)
+		return -ENOMEM;
+
+	/* tp_plan_next() reads the victims' extents; the holes hold their
+	 * lenders already; the movers read the files of both. */
+	for (size_t i = 0; i < m->n_exts; i++)
+		if (in_victim(p, &m->exts[i])) {
+			keep_file(keep, m->exts[i].file);
+			m->exts[k++] = m->exts[i];
+		}
+	m->n_exts = k;
+	for (size_t i = 0; p->o.need_lender && i < p->n_holes; i++) {
+		if (p->holes[i].left_ok)
+			keep_file(keep, p->holes[i].left_file);
+		if (p->holes[i].right_ok)
+			keep_file(keep, p->holes[i].right_file);
+	}
+	uint32_t n = 0;
+	for (size_t w = 0; w < words; w++) {
+		rank[w] = n;
+		n += (uint32_t)__builtin_popcountll(keep[w]);
+	}
+	for (size_t f = 0; f < m->n_files; f++)
+		if (keep[f / 64] & (UINT64_C(1) << (f % 64)))
+			m->files[kept_index(keep, rank, (uint32_t)f)] = m->files[f];
+	m->n_files = n;
+	for (size_t i = 0; i < m->n_exts; i++)
+		m->exts[i].file = kept_index(keep, rank, m->exts[i].file);
+	for (size_t i = 0; p->o.need_lender && i < p->n_holes; i++) {
+		struct phole *h = &p->holes[i];
+		h->left_file = h->left_ok ? kept_index(keep, rank, h->left_file) : 0;
+		h->right_file = h->right_ok ? kept_index(keep, rank, h->right_file) : 0;
+	}
+
+	m->exts = shrink(m->exts, m->n_exts, sizeof(*m->exts), &m->cap_exts);
+	m->files = shrink(m->files, m->n_files, sizeof(*m->files), &m->cap_files);
+	/* the plan has made its holes of the scan's */
+	free(m->holes);
+	m->holes = NULL;
+	m->n_holes = m->cap_holes = 0;
 	return 0;
 }
 
@@ -535,9 +648,9 @@ static int take(struct tp_plan *p, uint64_t victim, const struct piece *pc,
 		return r;
 	if (left && n < h->len) {
 		h->start += n;
-		h->len -= n;
+		h->len -= (uint32_t)n;
 		h->left_file = pc->file;
-		h->left_logical = pc->logical + off + n - 1;
+		h->left_logical = (uint32_t)(pc->logical + off + n - 1);
 	} else
 		h->len = 0; /* filled */
 	return refile(p, i);
@@ -665,17 +778,17 @@ static int victim_pieces(struct tp_plan *p, uint64_t victim)
 
 	p->n_pieces = 0;
 	for (size_t i = tp_clustermap_first_ext(m, cs);
-	     i < m->n_exts && m->exts[i].physical < ce; i++) {
+	     i < m->n_exts && tp_rext_physical(&m->exts[i]) < ce; i++) {
 		const struct tp_rext *e = &m->exts[i];
-		uint64_t a = MAX(cs, e->physical), b = MIN(ce, e->physical + e->len);
+		uint64_t a = MAX(cs, tp_rext_physical(e)), b = MIN(ce, tp_rext_end(e));
 		if (a >= b)
 			continue;
 		r = push_piece(p, &(struct piece){
 			.file = e->file,
-			.logical = e->logical + (a - e->physical),
+			.logical = e->logical + (uint32_t)(a - tp_rext_physical(e)),
 			.source = a,
-			.len = b - a,
-			.unwritten = e->unwritten,
+			.len = (uint32_t)(b - a),
+			.unwritten = tp_rext_unwritten(e),
 		});
 		if (r < 0)
 			return r;
@@ -754,14 +867,18 @@ static int remaining_pieces(struct tp_plan *p, size_t done)
 		const struct tp_move *m = &p->moves[i];
 		struct piece *last = p->n_pieces ? &p->pieces[p->n_pieces - 1] : NULL;
 		if (last && last->file == m->file &&
-		    last->logical + last->len == m->logical &&
+		    (uint64_t)last->logical + last->len == m->logical &&
 		    last->source + last->len == m->source &&
 		    last->unwritten == m->unwritten)
-			last->len += m->len;
+			last->len += (uint32_t)m->len;
 		else {
-			int r = push_piece(p, &(struct piece){ m->file, m->logical,
-								m->source, m->len,
-								m->unwritten });
+			int r = push_piece(p, &(struct piece){
+				.source = m->source,
+				.file = m->file,
+				.logical = (uint32_t)m->logical,
+				.len = (uint32_t)m->len,
+				.unwritten = m->unwritten,
+			});
 			if (r < 0)
 				return r;
 		}

@@ -55,6 +55,17 @@ int tp_plan_new(const struct tp_clustermap *map, const struct tp_plan_options *o
 		struct tp_plan **ret);
 struct tp_plan *tp_plan_free(struct tp_plan *p);
 
+/* Drop from map (the plan's own) what the plan does not need once made,
+ * before its first tp_plan_next(): the extents that lie outside the
+ * victims (the holes hold their lenders), the files that neither a
+ * victim's extent nor a lender names (the indexes of the others change:
+ * the plan's follow), the free runs.  The map is then this plan's only:
+ * tp_clustermap_owner() knows the victims' extents only.  What a
+ * full-size reverse map would hold for every file, it holds for the files
+ * the plan moves or borrows from.  0, -EINVAL after tp_plan_next(), or
+ * -ENOMEM. */
+int tp_plan_shrink_map(struct tp_plan *p, struct tp_clustermap *m);
+
 /* Victims chosen, and the data they hold (blocks). */
 size_t tp_plan_n_victims(const struct tp_plan *p);
 uint64_t tp_plan_victim_blocks(const struct tp_plan *p);

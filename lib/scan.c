@@ -90,26 +90,31 @@ static int record_extent(struct scan *s, uint64_t logical, uint64_t physical,
 
 	if (!s->opts->reverse_map || !near_partial(m, physical, len))
 		return 0;
+	/* What an extent tree can address: an inode that claims more is
+	 * not recorded, and the clusters it touches are neither emptied
+	 * (the victim's data would not add up) nor lent from. */
+	if (physical + len > TP_REXT_MAX_PHYSICAL + 1 ||
+	    logical + len > UINT32_MAX + UINT64_C(1))
+		return 0;
 	if (s->file == SIZE_MAX) {
+		if (m->n_files >= UINT32_MAX)
+			return -E2BIG;
 		if (TP_RESERVE(m->files, m->cap_files, m->n_files + 1) < 0)
 			return -ENOMEM;
 		const struct tp_inode *in = s->inode;
 		m->files[m->n_files] = (struct tp_rfile){
 			.ino = in->ino, .generation = in->generation,
 			.size = in->size, .mtime = in->mtime, .ctime = in->ctime,
-			.flags = in->flags,
 		};
 		s->file = m->n_files++;
 	}
-	/* extents are at most 32768 blocks, but split to be sure */
+	/* ext4's extents are at most 32768 blocks, but split to be sure */
 	while (len > 0) {
-		uint32_t n = (uint32_t)MIN(len, UINT32_C(1) << 30);
+		uint32_t n = (uint32_t)MIN(len, TP_REXT_MAX_LEN);
 		if (TP_RESERVE(m->exts, m->cap_exts, m->n_exts + 1) < 0)
 			return -ENOMEM;
-		m->exts[m->n_exts++] = (struct tp_rext){
-			.physical = physical, .logical = logical, .len = n,
-			.file = (uint32_t)s->file, .unwritten = unwritten,
-		};
+		m->exts[m->n_exts++] = tp_rext_make(physical, (uint32_t)logical, n,
+						    (uint32_t)s->file, unwritten);
 		physical += n;
 		logical += n;
 		len -= n;
@@ -418,7 +423,7 @@ static int cmp_xattr_ref(const void *a, const void *b)
 static int cmp_rext(const void *a, const void *b)
 {
 	const struct tp_rext *x = a, *y = b;
-	return x->physical < y->physical ? -1 : x->physical > y->physical;
+	return x->packed < y->packed ? -1 : x->packed > y->packed;
 }
 
 /* The free runs inside partial clusters, from the gaps between used runs. */

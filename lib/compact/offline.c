@@ -292,6 +292,10 @@ static int phase_plan(void *userdata)
 
 	if (r < 0)
 		return r;
+	/* The map keeps what this plan needs, no more (issue 14). */
+	r = tp_plan_shrink_map(x->plan, x->map);
+	if (r < 0)
+		return r;
 	x->res->victims = tp_plan_n_victims(x->plan);
 	x->res->victim_bytes = tp_plan_victim_blocks(x->plan) * x->geo->block_size;
 	x->res->passes = 1;

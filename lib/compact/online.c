@@ -28,6 +28,7 @@
 #include "kio/kio.h"
 #include "compact/compact.h"
 #include "compact/mover.h"
+#include "e2fs/e2fs.h"
 #include "plan.h"
 
 /* Rounds of victims put off until a journal commit frees their holes:
@@ -87,6 +88,8 @@ static int phase_scan(void *userdata)
 	};
 	int r = tp_scan(e->fs, e->geo, &so, &e->map);
 
+	/* The moves ask the kernel, not the bitmaps (issue 14: memory). */
+	tp_fs_drop_bitmaps(e->fs);
 	if (r == -ECANCELED)
 		e->res->stopped = true;
 	if (r >= 0)
@@ -121,6 +124,10 @@ static int phase_plan(void *userdata)
 	};
 	int r = tp_plan_new(e->map, &po, &e->plan);
 
+	if (r < 0)
+		return r;
+	/* The map keeps what this plan needs, no more (issue 14). */
+	r = tp_plan_shrink_map(e->plan, e->map);
 	if (r < 0)
 		return r;
 	/* The slack is of the holes the run found: later passes keep it. */

@@ -24,6 +24,12 @@ int tp_fs_for_each_used_run(struct tp_fs *fs, tp_run_fn fn, void *userdata);
  * under the scan, or a damaged one).  Needs tp_fs_for_each_used_run() first. */
 bool tp_fs_range_in_use(struct tp_fs *fs, uint64_t blk, uint64_t len);
 
+/* Free the block and inode bitmaps the scan read (a bit per block and
+ * per inode: 1.25 MiB at 32 GiB) once it is done with them; the next walk
+ * over used runs or inodes reads them again.  Not for tp_fs_open_rw(),
+ * whose bitmaps hold the offline engine's allocations. */
+void tp_fs_drop_bitmaps(struct tp_fs *fs);
+
 /* Runs of static metadata: superblocks and their backups, group
  * descriptors, reserved GDT blocks, bitmaps, inode tables, the MMP block. */
 int tp_fs_for_each_metadata_run(struct tp_fs *fs, tp_run_fn fn, void *userdata);

@@ -90,6 +90,22 @@ bool tp_fs_range_in_use(struct tp_fs *f, uint64_t blk, uint64_t len)
 						    end - 1, &out) == ENOENT;
 }
 
+void tp_fs_drop_bitmaps(struct tp_fs *f)
+{
+	ext2_filsys fs = f->fs;
+
+	if (fs->flags & EXT2_FLAG_RW)
+		return; /* the offline engine's: they hold its allocations */
+	if (fs->block_map) {
+		ext2fs_free_block_bitmap(fs->block_map);
+		fs->block_map = NULL;
+	}
+	if (fs->inode_map) {
+		ext2fs_free_inode_bitmap(fs->inode_map);
+		fs->inode_map = NULL;
+	}
+}
+
 static void ext2fs_free_block_bitmapp(ext2fs_block_bitmap *map)
 {
 	if (*map)

@@ -133,11 +133,9 @@ static void build(struct world *w)
 		       w->lg[e] == w->lg[b] + (e - b))
 			e++;
 		if (near_partial(w, b, e - b))
-			m->exts[m->n_exts++] = (struct tp_rext){
-				.physical = b, .logical = w->lg[b],
-				.len = (uint32_t)(e - b), .file = (uint32_t)w->own[b],
-				.unwritten = w->uw[b],
-			};
+			m->exts[m->n_exts++] = tp_rext_make(b, (uint32_t)w->lg[b],
+							    (uint32_t)(e - b),
+							    (uint32_t)w->own[b], w->uw[b]);
 		b = e;
 	}
 	/* holes: free blocks of partial clusters, merged when adjacent */
@@ -238,11 +236,21 @@ static bool lender_at(const struct world *w, uint64_t b, uint32_t file,
 	return w->own[b] >= 0 && (uint32_t)w->own[b] == file && w->lg[b] == logical;
 }
 
+/* The world's file of the map's file index f (the same index until
+ * tp_plan_shrink_map() renumbers them). */
+static uint32_t world_file(const struct world *w, uint32_t f)
+{
+	assert_true(f < w->map->n_files);
+	return w->map->files[f].ino - 12;
+}
+
 /* Check move m of victim v against the model, and apply it. */
 static void apply(struct world *w, uint64_t v, const struct tp_move *m)
 {
 	const char *x = w->ctx;
 	uint64_t C = w->C;
+	uint32_t file = world_file(w, m->file);
+	uint32_t lender = m->has_lender ? world_file(w, m->lender) : 0;
 
 	CHECK_U64(x, "move.victim", m->victim, v);
 	assert_true(m->len > 0);
@@ -252,10 +260,10 @@ static void apply(struct world *w, uint64_t v, const struct tp_move *m)
 			 x, m->source, m->len, v);
 	for (uint64_t k = 0; k < m->len; k++) {
 		uint64_t s = m->source + k;
-		if (w->own[s] < 0 || (uint32_t)w->own[s] != m->file ||
+		if (w->own[s] < 0 || (uint32_t)w->own[s] != file ||
 		    w->lg[s] != m->logical + k || w->uw[s] != m->unwritten)
 			fail_msg("%s: source block %" PRIu64 " is not file %u logical %"
-				 PRIu64 " (own %d lg %" PRIu64 ")", x, s, m->file,
+				 PRIu64 " (own %d lg %" PRIu64 ")", x, s, file,
 				 m->logical + k, w->own[s], w->lg[s]);
 	}
 	/* the target: free blocks in holes of clusters that stay */
@@ -273,15 +281,15 @@ static void apply(struct world *w, uint64_t v, const struct tp_move *m)
 		assert_true(m->has_lender);
 		if (!m->right) {
 			if (m->target == 0 ||
-			    !lender_at(w, m->target - 1, m->lender, m->lender_logical))
+			    !lender_at(w, m->target - 1, lender, m->lender_logical))
 				fail_msg("%s: no left lender (file %u, logical %" PRIu64
-					 ") before %" PRIu64, x, m->lender,
+					 ") before %" PRIu64, x, lender,
 					 m->lender_logical, m->target);
 		} else {
 			uint64_t e = m->target + m->len;
-			if (!lender_at(w, e, m->lender, m->lender_logical))
+			if (!lender_at(w, e, lender, m->lender_logical))
 				fail_msg("%s: no right lender (file %u, logical %" PRIu64
-					 ") at %" PRIu64, x, m->lender,
+					 ") at %" PRIu64, x, lender,
 					 m->lender_logical, e);
 			/* filled exactly: the hole began at the target */
 			uint64_t p = m->target - 1;
@@ -475,11 +483,11 @@ static void test_builder(void **state)
 	picture(&w, "aa.. bbbb b..c .... dddd");
 	const struct tp_clustermap *m = w.map;
 	assert_int_equal(m->n_exts, 3); /* a@0+2, b@4+5, c@11+1; not d */
-	assert_int_equal(m->exts[0].physical, 0);
-	assert_int_equal(m->exts[0].len, 2);
-	assert_int_equal(m->exts[1].physical, 4);
-	assert_int_equal(m->exts[1].len, 5);
-	assert_int_equal(m->exts[2].physical, 11);
+	assert_int_equal(tp_rext_physical(&m->exts[0]), 0);
+	assert_int_equal(tp_rext_len(&m->exts[0]), 2);
+	assert_int_equal(tp_rext_physical(&m->exts[1]), 4);
+	assert_int_equal(tp_rext_len(&m->exts[1]), 5);
+	assert_int_equal(tp_rext_physical(&m->exts[2]), 11);
 	assert_int_equal(m->n_holes, 2);
 	assert_int_equal(m->holes[0].start, 2);
 	assert_int_equal(m->holes[0].len, 2);
@@ -1119,6 +1127,7 @@ static void print_world(const struct world *w)
 
 struct tally {
 	uint64_t plans, victims, moves, replans, abandons, defers, unplaced, bound_hits;
+	uint64_t shrunk; /* plans whose map tp_plan_shrink_map() shrank */
 };
 
 /* Play a plan with failures injected at random. */
@@ -1228,6 +1237,14 @@ static void test_random(void **state)
 		assert_int_equal(tp_plan_new(w->map, &o, &again), 0);
 		assert_int_equal(tp_plan_n_victims(again), tp_plan_n_victims(w->plan));
 		tp_plan_free(again);
+		/* what the engines do: the map keeps what the plan needs */
+		if (iter % 4 < 2) {
+			size_t files = w->map->n_files;
+			assert_int_equal(tp_plan_shrink_map(w->plan, w->map), 0);
+			assert_true(w->map->n_files <= files);
+			assert_null(w->map->holes);
+			t.shrunk++;
+		}
 
 		uint64_t eligible = 0;
 		for (uint64_t c = 0; c < w->clusters; c++)
@@ -1243,9 +1260,10 @@ static void test_random(void **state)
 	}
 	print_message("random: %" PRIu64 " plans, %" PRIu64 " victims, %" PRIu64
 		      " moves, %" PRIu64 " replans, %" PRIu64 " abandons, %" PRIu64
-		      " defers, %" PRIu64 " unplaced, %" PRIu64 " at the bound\n",
+		      " defers, %" PRIu64 " unplaced, %" PRIu64 " at the bound, %"
+		      PRIu64 " on a shrunk map\n",
 		      t.plans, t.victims, t.moves, t.replans, t.abandons, t.defers,
-		      t.unplaced, t.bound_hits);
+		      t.unplaced, t.bound_hits, t.shrunk);
 	assert_true(t.victims > 100 && t.moves > 100 && t.replans > 10 &&
 		    t.abandons > 10 && t.defers > 10);
 	free(w);
