@@ -26,6 +26,8 @@
 #   BENCH_REPEAT       rounds below 32 GiB      (default 3)
 #   BENCH_REPEAT_LARGE rounds at 32 GiB and up  (default 1)
 #   BENCH_SEED         seed of the aging        (default 1)
+#   BENCH_HOT_FILES    files just written in the hot-files fixture
+#                      (default 150; 0: none)
 #   BENCH_STRACE       0: no strace'd run (no syscall figures)
 #   BENCH_TMPDIR       where the scratch directory goes (default /var/tmp;
 #                      not /tmp, which may be a small tmpfs)
@@ -73,7 +75,7 @@ for f in scale.py compact.py; do
 	[[ -r $BENCH_DIR/$f ]] || die "$BENCH_DIR/$f: missing (set BENCH_DIR)"
 done
 [[ -r $TESTS_LIB/tp.py ]] || die "$TESTS_LIB/tp.py: missing (set TESTS_LIB)"
-cmds=("$PYTHON3" mkfs.ext4 dumpe2fs e2fsck fstrim losetup mount umount
+cmds=("$PYTHON3" mkfs.ext4 dumpe2fs debugfs e2fsck fstrim losetup mount umount
 	mountpoint truncate df dd cp head sync awk setsid pgrep)
 [[ $BENCH_STRACE == 0 ]] || cmds+=(strace)
 for c in "${cmds[@]}"; do
@@ -271,6 +273,40 @@ for g in "${sizes[@]}"; do
 	put "$g" 0 image_bytes "$(($(stat -c %b "$fx") * 512))"
 	say "bench/scale: $g GiB aged in $(since "$t") s: $files files in $dirs directories ($deleted deleted), ${used} used"
 done
+
+# ---- the hot-files fixture ---------------------------------------------------
+
+# Issue 14 wants freed / bound on aged fixtures with and without hot files:
+# files just written, scattered, which compaction must leave where they
+# are.  The smallest fixture, every inode's mtime and ctime set a week back
+# (debugfs, unmounted), then BENCH_HOT_FILES files rewritten (new blocks
+# where the allocator puts them, times of now) and fstrim: report and
+# compact with --min-age HOT_MIN_AGE leave exactly those, and the bound is
+# the report's with the same --min-age.
+HOT_FILES=${BENCH_HOT_FILES:-150}
+HOT_MIN_AGE=86400
+[[ $HOT_FILES =~ ^[0-9]+$ ]] || die "BENCH_HOT_FILES=$HOT_FILES: expected a number"
+if ((HOT_FILES > 0)); then
+	g=${sizes[0]}
+	t=$(now)
+	spawn "${HELPER[@]}" copy "$WORK/fixture-$g.img" "$WORK/fixture-hot.img"
+	attach "$WORK/fixture-hot.img"
+	mount -o noatime "$LOOP" "$MNT"
+	"${SCALE[@]}" inodes "$MNT" --when $(($(date +%s) - 7 * 86400)) >"$WORK/hot.debugfs"
+	umount "$MNT"
+	debugfs -w -f "$WORK/hot.debugfs" "$LOOP" >/dev/null 2>"$WORK/hot.debugfs.err" ||
+		die "debugfs: $(tail -n 3 "$WORK/hot.debugfs.err")"
+	mount -o noatime "$LOOP" "$MNT"
+	spawn "${SCALE[@]}" hot "$MNT" --files "$HOT_FILES" --seed "$BENCH_SEED" >"$WORK/hot.out"
+	fstrim "$MNT"
+	umount "$MNT"
+	detach
+	sync -f "$WORK/fixture-hot.img"
+	"${HELPER[@]}" usage "$WORK/fixture-hot.img" "$GRANULARITY" "$WORK/hot.usage.before.json"
+	put "$g" 0 hot_files "$HOT_FILES"
+	say "bench/scale: hot-files fixture ($g GiB, $HOT_FILES files just written) in $(since "$t") s"
+fi
+
 put "${sizes[0]}" 0 dio "$DIO"
 put "${sizes[0]}" 0 seed "$BENCH_SEED"
 put "${sizes[0]}" 0 thinpack "$THINPACK ($("$THINPACK" --version 2>&1 | head -n 1))"
@@ -392,6 +428,30 @@ round() {
 	rm -f "$IMG"
 }
 
+# hot_round ROUND: report and compact on the hot-files fixture, --min-age
+# HOT_MIN_AGE; the clusters emptied by dumpe2fs, against the report's bound.
+hot_round() {
+	local g=${sizes[0]} r=$1 p=hot.r$1
+	restore hot
+	mount -o noatime "$LOOP" "$MNT"
+	run "$p.report" 0,1 "$THINPACK" report --json --min-age "$HOT_MIN_AGE" --granularity 1M "$MNT"
+	put "$g" "$r" hot_report_json "$WORK/$p.report.out"
+	drop_caches
+	run "$p.compact" 0,1 "$THINPACK" compact --json --min-age "$HOT_MIN_AGE" --slack 0 \
+		--max-usage 100 --granularity 1M "$MNT"
+	put "$g" "$r" hot_compact_json "$WORK/$p.compact.out"
+	umount "$MNT"
+	"${HELPER[@]}" usage "$LOOP" "$GRANULARITY" "$WORK/$p.usage.after.json"
+	"${HELPER[@]}" emptied "$WORK/hot.usage.before.json" \
+		"$WORK/$p.usage.after.json" "$WORK/$p.emptied.json"
+	put "$g" "$r" hot_emptied_json "$WORK/$p.emptied.json"
+	say "$(printf 'bench/scale: hot files, round %s: compact %.1f s, %s of a bound of %s clusters emptied' \
+		"$r" "$WALL" "$(json "$WORK/$p.compact.out" filesystems.0.clusters_emptied)" \
+		"$(json "$WORK/$p.report.out" filesystems.0.reclaim.bound_clusters)")"
+	detach
+	rm -f "$IMG"
+}
+
 max_rounds=0
 for g in "${sizes[@]}"; do
 	n=$(rounds_of "$g")
@@ -402,6 +462,9 @@ for ((r = 1; r <= max_rounds; r++)); do
 		(($(rounds_of "$g") >= r)) || continue
 		round "$g" "$r"
 	done
+	if ((HOT_FILES > 0 && $(rounds_of "${sizes[0]}") >= r)); then
+		hot_round "$r"
+	fi
 done
 
 # ---- the system calls: one run per size under strace, not timed --------------
