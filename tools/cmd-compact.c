@@ -65,8 +65,10 @@ struct run {
 };
 
 /* Paths of the moves' files and lenders (in the filesystem, then as this
- * host names them), in the order of the log: ino[2 * i], ino[2 * i + 1]. */
+ * host names them): one for each inode, however many moves name it (a
+ * file has many pieces), inos sorted. */
 struct move_paths {
+	uint32_t *inos;
 	char **paths;
 	size_t n;
 };
@@ -74,13 +76,33 @@ struct move_paths {
 static void move_paths_clear(struct move_paths *mp)
 {
 	mp->paths = tp_paths_free(mp->paths, mp->n);
+	free(mp->inos);
+	mp->inos = NULL;
+	mp->n = 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The path of ino, or NULL: none found, or no paths at all. */
+static const char *move_path(const struct move_paths *mp, uint32_t ino)
+{
+	const uint32_t *k;
+
+	if (!mp->paths)
+		return NULL;
+	k = bsearch(&ino, mp->inos, mp->n, sizeof(*mp->inos), cmp_u32);
+	return k ? mp->paths[k - mp->inos] : NULL;
 }
 
 static int move_paths_find(const struct target *t, const struct run *run,
 			   struct move_paths *ret)
 {
-	size_t n = 2 * run->n_log;
-	_cleanup_free_ uint32_t *inos = malloc(MAX(n, 1) * sizeof(*inos));
+	size_t n = 0;
+	_cleanup_free_ uint32_t *inos = malloc(MAX(2 * run->n_log, 1) * sizeof(*inos));
 	char **paths = NULL;
 	int r;
 
@@ -88,9 +110,16 @@ static int move_paths_find(const struct target *t, const struct run *run,
 	if (!inos)
 		return -ENOMEM;
 	for (size_t i = 0; i < run->n_log; i++) {
-		inos[2 * i] = run->log[i].ino;
-		inos[2 * i + 1] = run->log[i].has_lender ? run->log[i].lender_ino : 0;
+		inos[n++] = run->log[i].ino;
+		if (run->log[i].has_lender)
+			inos[n++] = run->log[i].lender_ino;
 	}
+	qsort(inos, n, sizeof(*inos), cmp_u32);
+	size_t u = 0;
+	for (size_t i = 0; i < n; i++)
+		if (u == 0 || inos[i] != inos[u - 1])
+			inos[u++] = inos[i];
+	n = u;
 	r = tp_fs_inode_paths(t->fs, inos, n, &paths);
 	if (r < 0)
 		return r;
@@ -99,15 +128,14 @@ static int move_paths_find(const struct target *t, const struct run *run,
 		free(paths[i]);
 		paths[i] = host;
 	}
-	*ret = (struct move_paths){ paths, n };
+	*ret = (struct move_paths){ TAKE_PTR(inos), paths, n };
 	return 0;
 }
 
-static void print_move(const struct move_paths *mp, size_t i,
-		       const struct tp_move_report *m)
+static void print_move(const struct move_paths *mp, const struct tp_move_report *m)
 {
-	const char *path = mp->paths ? mp->paths[2 * i] : NULL;
-	const char *lender = mp->paths ? mp->paths[2 * i + 1] : NULL;
+	const char *path = move_path(mp, m->ino);
+	const char *lender = m->has_lender ? move_path(mp, m->lender_ino) : NULL;
 
 	printf("cluster %" PRIu64 ": %s (inode %" PRIu32 ") blocks %" PRIu64 "+%"
 	       PRIu64 " from %" PRIu64 " to %" PRIu64,
@@ -122,7 +150,7 @@ static void print_move(const struct move_paths *mp, size_t i,
 	printf("\n");
 }
 
-static json_object *move_json(const struct move_paths *mp, size_t i,
+static json_object *move_json(const struct move_paths *mp,
 			      const struct tp_move_report *m)
 {
 	json_object *j = json_object_new_object();
@@ -130,14 +158,14 @@ static json_object *move_json(const struct move_paths *mp, size_t i,
 	json_add_u64(j, "cluster", m->victim);
 	json_add_u64(j, "inode", m->ino);
 	json_add_u64(j, "generation", m->generation);
-	json_add_str(j, "path", mp->paths ? mp->paths[2 * i] : NULL);
+	json_add_str(j, "path", move_path(mp, m->ino));
 	json_add_u64(j, "logical", m->logical);
 	json_add_u64(j, "blocks", m->len);
 	json_add_u64(j, "source", m->source);
 	json_add_u64(j, "target", m->target);
 	if (m->has_lender) {
 		json_add_u64(j, "lender_inode", m->lender_ino);
-		json_add_str(j, "lender_path", mp->paths ? mp->paths[2 * i + 1] : NULL);
+		json_add_str(j, "lender_path", move_path(mp, m->lender_ino));
 		json_add_u64(j, "lender_logical", m->lender_logical);
 		json_add_str(j, "merge", m->right ? "right" : "left");
 	}
@@ -152,7 +180,7 @@ struct plan_items {
 static json_object *plan_item(size_t i, void *userdata)
 {
 	const struct plan_items *pi = userdata;
-	return move_json(pi->mp, i, &pi->log[i]);
+	return move_json(pi->mp, &pi->log[i]);
 }
 
 static void on_move(const struct tp_move_report *m, void *userdata)
@@ -819,7 +847,7 @@ int cmd_compact(int argc, char **argv)
 		compact_throttle_print(&throttle, &res);
 		print_pool(&t, pool);
 		for (size_t i = 0; o.verbose && i < run.n_log; i++)
-			print_move(&mp, i, &run.log[i]);
+			print_move(&mp, &run.log[i]);
 	}
 	move_paths_clear(&mp);
 	free(run.log);
