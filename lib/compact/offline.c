@@ -18,6 +18,14 @@
  *                              (killed after: the old blocks are leaked)
  *   4. mark the old blocks free; write bitmaps, descriptors, superblocks
  *
+ * Step 4 of one batch and step 1 of the next are one write: the bitmaps
+ * then free the old blocks of the one (switched and synced in its step 3)
+ * and mark the targets of the other (no data there yet); a write cut
+ * short leaves leaks of either kind, nothing worse.  The copies of step 2
+ * are batched too: the whole batch's reads in flight at once, then one
+ * read per run of contiguous sources and one write per run of contiguous
+ * targets (copy_data()), and one sync for them all.
+ *
  * A switch that would need a split of its node is not made: its target is
  * freed again in step 4 and its victim stays.  Since no extent-tree block
  * is ever added or removed, i_blocks and quota usage do not change.
@@ -44,6 +52,18 @@
  * the four steps. */
 #define BATCH_BLOCKS (64u << 20 >> 12)
 #define BATCH_VICTIMS 512
+/* A batch's data goes through one buffer of this size: its pieces in the
+ * order of their targets, read in one read where their sources follow one
+ * another, written in one write where their targets do. */
+#define COPY_BYTES (2u << 20)
+/* The readahead hints of a batch, at most this much each (the kernel
+ * reads no more than its readahead window for one anyway). */
+#define READAHEAD_BYTES (128u << 10)
+
+/* A piece of a move's data: blocks [src, src + len) to dst. */
+struct copy {
+	uint64_t src, dst, len;
+};
 
 struct offline {
 	const struct tp_device *dev;
@@ -64,6 +84,10 @@ struct offline {
 
 	uint64_t *emptied; /* victims all of whose moves switched */
 	size_t n_emptied, cap_emptied;
+
+	struct copy *copies; /* the batch's data, in pieces of COPY_BYTES at most */
+	size_t n_copies, cap_copies;
+	void *buf; /* COPY_BYTES */
 };
 
 /* Take the next victims' moves into the batch, their targets marked used.
@@ -141,25 +165,113 @@ static int pick_tree_block(void *userdata, uint64_t goal, uint64_t *ret)
 	return -ENOSPC;
 }
 
+static int cmp_src(const void *a, const void *b)
+{
+	const struct copy *p = a, *q = b;
+	return (p->src > q->src) - (p->src < q->src);
+}
+
+static int cmp_dst(const void *a, const void *b)
+{
+	const struct copy *p = a, *q = b;
+	return (p->dst > q->dst) - (p->dst < q->dst);
+}
+
+/*
+ * Step 2 without its sync: the data of every move of the batch at its
+ * target.  All the batch's reads are asked for at once (readahead hints,
+ * in the order of the disk, with the inode-table blocks step 3 is going
+ * to read), so that the device has them in flight together; then, a
+ * buffer at a time in the order of the targets, one read per run of
+ * contiguous sources and one write per run of contiguous targets.  Only
+ * blocks the batch allocated in step 1 are written.
+ */
+static int copy_data(struct offline *x)
+{
+	const uint64_t bs = x->geo->block_size;
+	const uint64_t chunk = COPY_BYTES / bs, ra = READAHEAD_BYTES / bs;
+	uint32_t last_ino = 0;
+	int r;
+
+	x->n_copies = 0;
+	for (size_t i = 0; i < x->n_moves; i++) {
+		const struct tp_move *m = &x->moves[i];
+		uint32_t ino = x->map->files[m->file].ino;
+
+		if (ino != last_ino)
+			tp_fs_readahead_inode(x->fs, ino);
+		last_ino = ino;
+		if (m->unwritten)
+			continue; /* reads as zeros wherever it is */
+		for (uint64_t done = 0; done < m->len;) {
+			uint64_t n = MIN(chunk, m->len - done);
+			if (TP_RESERVE(x->copies, x->cap_copies, x->n_copies + 1) < 0)
+				return -ENOMEM;
+			x->copies[x->n_copies++] = (struct copy){
+				.src = m->source + done, .dst = m->target + done, .len = n };
+			done += n;
+		}
+	}
+	if (x->n_copies == 0)
+		return 0;
+	if (!x->buf && posix_memalign(&x->buf, 4096, COPY_BYTES) != 0) {
+		x->buf = NULL;
+		return -ENOMEM;
+	}
+
+	qsort(x->copies, x->n_copies, sizeof(*x->copies), cmp_src);
+	for (size_t i = 0; i < x->n_copies;) {
+		uint64_t start = x->copies[i].src, end = start + x->copies[i].len;
+		for (i++; i < x->n_copies && x->copies[i].src == end; i++)
+			end += x->copies[i].len;
+		for (uint64_t b = start; b < end; b += ra)
+			tp_fs_readahead(x->fs, b, MIN(ra, end - b));
+	}
+
+	qsort(x->copies, x->n_copies, sizeof(*x->copies), cmp_dst);
+	for (size_t i = 0, j; i < x->n_copies; i = j) {
+		const struct copy *c = x->copies;
+		uint64_t used = 0, off, len;
+
+		for (j = i; j < x->n_copies && used + c[j].len <= chunk; j++)
+			used += c[j].len;
+		/* the buffer holds c[i..j) one after another */
+		off = 0;
+		for (size_t k = i; k < j; off += len) {
+			uint64_t src = c[k].src;
+			for (len = c[k++].len; k < j && c[k].src == src + len; k++)
+				len += c[k].len;
+			r = tp_fs_read(x->fs, src, len, (char *)x->buf + off * bs);
+			if (r < 0)
+				return r;
+		}
+		off = 0;
+		for (size_t k = i; k < j; off += len) {
+			uint64_t dst = c[k].dst;
+			for (len = c[k++].len; k < j && c[k].dst == dst + len; k++)
+				len += c[k].len;
+			r = tp_fs_write(x->fs, dst, len, (char *)x->buf + off * bs);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
 /* The four steps for one batch. */
 static int run_batch(struct offline *x)
 {
 	int r;
 
-	/* 1. targets used, on disk */
+	/* 1. targets used, on disk (with the previous batch's step 4) */
 	r = tp_fs_write_metadata(x->fs);
 	if (r < 0)
 		return r;
 
 	/* 2. the data at the targets, on disk */
-	for (size_t i = 0; i < x->n_moves; i++) {
-		const struct tp_move *m = &x->moves[i];
-		if (m->unwritten)
-			continue; /* reads as zeros wherever it is */
-		r = tp_fs_copy(x->fs, m->source, m->target, m->len);
-		if (r < 0)
-			return r;
-	}
+	r = copy_data(x);
+	if (r < 0)
+		return r;
 	r = tp_fs_sync(x->fs);
 	if (r < 0)
 		return r;
@@ -192,7 +304,8 @@ static int run_batch(struct offline *x)
 	if (r < 0)
 		return r;
 
-	/* 4. the old blocks free (or, where nothing switched, the target) */
+	/* 4. the old blocks free (or, where nothing switched, the target):
+	 * on disk with the next batch's step 1, or after the last batch */
 	for (size_t i = 0; i < x->n_moves; i++) {
 		const struct tp_move *m = &x->moves[i];
 		if (x->state[i] == 1)
@@ -200,9 +313,6 @@ static int run_batch(struct offline *x)
 		else
 			tp_fs_account(x->fs, m->target, m->len, -1);
 	}
-	r = tp_fs_write_metadata(x->fs);
-	if (r < 0)
-		return r;
 
 	/* the victims all of whose moves switched */
 	for (size_t v = 0, i = 0; v < x->n_victims; v++) {
@@ -220,19 +330,23 @@ static int run_batch(struct offline *x)
 	return 0;
 }
 
-/* Check that the victims are empty, and give their chunks back. */
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t p = *(const uint64_t *)a, q = *(const uint64_t *)b;
+	return (p > q) - (p < q);
+}
+
+/* Check that the victims are empty, and give their chunks back: clusters
+ * that follow one another in one call. */
 static int release(struct offline *x)
 {
 	const struct tp_geometry *g = x->geo;
 	_cleanup_close_ int fd = -1;
 	bool blockdev = x->dev->kind != TP_TARGET_IMAGE;
+	size_t n = 0;
 	int r;
 
-	if (x->o->trim && x->n_emptied) {
-		fd = open(x->dev->device, O_RDWR | O_CLOEXEC);
-		if (fd < 0)
-			return -errno;
-	}
+	qsort(x->emptied, x->n_emptied, sizeof(*x->emptied), cmp_u64);
 	for (size_t i = 0; i < x->n_emptied; i++) {
 		uint64_t blk = tp_cluster_to_blk(g, x->emptied[i]);
 		if (!tp_fs_range_free(x->fs, blk, g->cluster_blocks)) {
@@ -240,17 +354,26 @@ static int release(struct offline *x)
 			continue;
 		}
 		x->res->clusters_emptied++;
-		if (fd < 0)
-			continue;
+		x->emptied[n++] = x->emptied[i];
+	}
+	if (!x->o->trim || n == 0)
+		return 0;
+	fd = open(x->dev->device, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (size_t i = 0, j; i < n; i = j) {
+		for (j = i + 1; j < n && x->emptied[j] == x->emptied[j - 1] + 1; j++)
+			;
+		uint64_t blk = tp_cluster_to_blk(g, x->emptied[i]);
 		r = tp_release_range(fd, blockdev, tp_blks_to_bytes(g, blk),
-				     g->granularity);
+				     tp_clusters_to_bytes(g, j - i));
 		if (r == -EOPNOTSUPP)
 			break;
 		if (r < 0)
 			return r;
-		x->res->trimmed_clusters++;
-		x->res->trimmed_bytes += g->granularity;
-		x->res->discarded_bytes += g->granularity;
+		x->res->trimmed_clusters += j - i;
+		x->res->trimmed_bytes += tp_clusters_to_bytes(g, j - i);
+		x->res->discarded_bytes += tp_clusters_to_bytes(g, j - i);
 	}
 	return 0;
 }
@@ -318,13 +441,23 @@ static int phase_move(void *userdata)
 	} else {
 		uint64_t done = 0;
 		tp_fs_set_tree_allocator(x->fs, pick_tree_block, x);
+		bool freed = false; /* a step 4 not on disk yet */
 		while ((r = fill_batch(x)) > 0) {
 			r = run_batch(x);
 			if (r < 0)
 				break;
+			freed = true;
 			done += x->n_victims;
 			if (x->o->progress)
 				x->o->progress("move", done, x->res->victims, x->o->userdata);
+		}
+		if (freed) {
+			/* the last batch's step 4; after a failure too: the
+			 * bitmaps in memory free only blocks that no synced
+			 * extent maps any more, and keep every target used */
+			int k = tp_fs_write_metadata(x->fs);
+			if (r >= 0)
+				r = k;
 		}
 		tp_fs_set_tree_allocator(x->fs, NULL, NULL);
 		if (x->o->stop && *x->o->stop)
@@ -371,5 +504,7 @@ int tp_compact_offline(const struct tp_device *dev, struct tp_fs *fs,
 	free(x.state);
 	free(x.victims);
 	free(x.emptied);
+	free(x.copies);
+	free(x.buf);
 	return r;
 }

@@ -95,6 +95,16 @@ int tp_fs_write_metadata(struct tp_fs *fs);
 int tp_fs_sync(struct tp_fs *fs);
 /* Copy blocks [src, src + len) to [dst, dst + len). */
 int tp_fs_copy(struct tp_fs *fs, uint64_t src, uint64_t dst, uint64_t len);
+/* Read or write [blk, blk + len) from or to buf, through libext2fs's
+ * cache (coherent with its metadata writes): the pieces of the offline
+ * engine's batched copies. */
+int tp_fs_read(struct tp_fs *fs, uint64_t blk, uint64_t len, void *buf);
+int tp_fs_write(struct tp_fs *fs, uint64_t blk, uint64_t len, const void *buf);
+/* Hints: start reading [blk, blk + len), or the inode table block of
+ * ino, into the page cache without waiting (POSIX_FADV_WILLNEED), so that
+ * a batch's reads are in flight together rather than one after another. */
+void tp_fs_readahead(struct tp_fs *fs, uint64_t blk, uint64_t len);
+void tp_fs_readahead_inode(struct tp_fs *fs, uint32_t ino);
 /* Make inode ino map logical [logical, logical + len), now at physical
  * old, to physical new, changing one extent-tree node only (or the inode):
  * -ENOSPC when that node has no room for the split, -ESTALE when the

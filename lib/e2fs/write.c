@@ -84,6 +84,34 @@ int tp_fs_copy(struct tp_fs *f, uint64_t src, uint64_t dst, uint64_t len)
 	return 0;
 }
 
+int tp_fs_read(struct tp_fs *f, uint64_t blk, uint64_t len, void *buf)
+{
+	return tp_e2fs_errcode(io_channel_read_blk64(f->fs->io, blk, (int)len, buf));
+}
+
+int tp_fs_write(struct tp_fs *f, uint64_t blk, uint64_t len, const void *buf)
+{
+	return tp_e2fs_errcode(io_channel_write_blk64(f->fs->io, blk, (int)len, buf));
+}
+
+void tp_fs_readahead(struct tp_fs *f, uint64_t blk, uint64_t len)
+{
+	(void)io_channel_cache_readahead(f->fs->io, blk, len); /* a hint */
+}
+
+void tp_fs_readahead_inode(struct tp_fs *f, uint32_t ino)
+{
+	ext2_filsys fs = f->fs;
+	uint32_t per_group = EXT2_INODES_PER_GROUP(fs->super);
+	uint64_t off;
+
+	if (ino == 0 || ino > fs->super->s_inodes_count)
+		return;
+	off = (uint64_t)((ino - 1) % per_group) * EXT2_INODE_SIZE(fs->super);
+	tp_fs_readahead(f, ext2fs_inode_table_loc(fs, (ino - 1) / per_group) +
+			   off / fs->blocksize, 1);
+}
+
 bool tp_fs_inode_is(struct tp_fs *f, uint32_t ino, uint32_t generation)
 {
 	struct ext2_inode in;
@@ -214,15 +242,21 @@ static int grow_root(struct tp_fs *f, uint32_t ino, struct ext2_inode_large *in,
 				 old, new);
 	if (r < 0)
 		return r;
-	err = alloc_tree_block(f->fs, new, &blk);
-	if (err == EXT2_ET_BLOCK_ALLOC_FAIL)
+	/* The leaf, and the bitmap that marks its block used, on disk in
+	 * one flush (as alloc_tree_block() would, without a flush of its
+	 * own) before the inode points at it. */
+	uint64_t pick;
+	if (f->pick(f->pick_userdata, new, &pick) < 0)
 		return -ENOSPC; /* nowhere to grow: the move is not made */
-	if (!err)
-		err = ext2fs_extent_block_csum_set(f->fs, ino, leaf);
+	blk = pick;
+	ext2fs_block_alloc_stats2(f->fs, blk, +1);
+	err = ext2fs_extent_block_csum_set(f->fs, ino, leaf);
 	if (!err)
 		err = io_channel_write_blk64(f->fs->io, blk, 1, buf);
 	if (!err)
-		err = io_channel_flush(f->fs->io);
+		err = ext2fs_write_bitmaps(f->fs);
+	if (!err)
+		err = ext2fs_flush2(f->fs, 0);
 	if (err)
 		return tp_e2fs_errcode(err);
 
