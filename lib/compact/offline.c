@@ -90,6 +90,27 @@ struct offline {
 	void *buf; /* COPY_BYTES */
 };
 
+/* Replans of a victim whose targets were taken since it was planned. */
+#define MAX_REPLANS 8
+
+/* The first of moves[0, n) whose target is not free, or n; *ret_gone: a
+ * file is not the scan's (never, offline, but checked). */
+static size_t first_unready(const struct offline *x, const struct tp_move *moves,
+			    size_t n, bool *ret_gone)
+{
+	*ret_gone = false;
+	for (size_t i = 0; i < n; i++) {
+		const struct tp_rfile *f = &x->map->files[moves[i].file];
+		if (!tp_fs_inode_is(x->fs, f->ino, f->generation)) {
+			*ret_gone = true;
+			return i;
+		}
+		if (!tp_fs_range_free(x->fs, moves[i].target, moves[i].len))
+			return i;
+	}
+	return n;
+}
+
 /* Take the next victims' moves into the batch, their targets marked used.
  * 0 when none is left. */
 static int fill_batch(struct offline *x)
@@ -104,19 +125,28 @@ static int fill_batch(struct offline *x)
 	while (blocks < BATCH_BLOCKS && x->n_victims < BATCH_VICTIMS &&
 	       !(x->o->stop && *x->o->stop) &&
 	       (r = tp_plan_next(x->plan, &victim, &moves, &n, &round)) > 0) {
-		bool ok = true;
-
 		/* Offline nothing changes under us but what we do: check
-		 * anyway that the files are the scan's and the targets free. */
-		for (size_t i = 0; i < n && ok; i++) {
-			const struct tp_rfile *f = &x->map->files[moves[i].file];
-			ok = tp_fs_inode_is(x->fs, f->ino, f->generation) &&
-			     tp_fs_range_free(x->fs, moves[i].target, moves[i].len);
+		 * anyway that the files are the scan's and the targets free.
+		 * What we do: an inode that grew a level in an earlier batch
+		 * took its new leaf where pick_tree_block() found room, and
+		 * that may be in a hole the plan has given to this victim
+		 * since: its data goes elsewhere. */
+		bool gone = false;
+		size_t bad = first_unready(x, moves, n, &gone);
+		unsigned replans = 0;
+		int rr = 1;
+		while (!gone && bad < n && replans++ < MAX_REPLANS) {
+			rr = tp_plan_replan(x->plan, bad, TP_REPLAN_HOLE, &moves, &n);
+			if (rr < 0)
+				return rr;
+			if (rr == 0)
+				break; /* nowhere else */
+			bad = first_unready(x, moves, n, &gone);
 		}
-		if (!ok) {
+		if (gone || bad < n) {
 			tp_plan_abandon(x->plan, 0);
 			x->res->victims_failed++;
-			x->res->skipped[TP_SKIP_CHANGED]++;
+			x->res->skipped[rr == 0 ? TP_SKIP_NO_ROOM : TP_SKIP_CHANGED]++;
 			continue;
 		}
 		if (TP_RESERVE(x->moves, x->cap_moves, x->n_moves + n) < 0 ||

@@ -104,8 +104,10 @@ def cmd_age(a):
             os.link(path, link)
             files.append(link)
 
+    unsynced = 0
+
     def fill_to(target):
-        nonlocal serial
+        nonlocal serial, unsynced
         while fs_used_fraction(root) < target:
             size = file_size(rng)
             path = os.path.join(rng.choice(dirs), "f%06d" % serial)
@@ -115,8 +117,11 @@ def cmd_age(a):
             except OSError:
                 break
             files.append(path)
-            if serial % 200 == 0:
+            unsynced += size
+            if (a.sync_mib and unsynced >= a.sync_mib << 20) or \
+                    (not a.sync_mib and serial % 200 == 0):
                 os.sync()
+                unsynced = 0
 
     for _ in range(a.rounds):
         fill_to(a.fill)
@@ -862,6 +867,10 @@ def main():
     s.add_argument("--rounds", type=int, default=2)
     s.add_argument("--final", type=float, default=0.4,
                    help="refill to this fraction at the end")
+    s.add_argument("--sync-mib", type=int, default=0,
+                   help="sync after this many MiB written, not every 200 "
+                   "files: longer runs of delayed allocation, more "
+                   "fragmented files")
     s.add_argument("--extras", action="store_true",
                    help="also sparse files, unwritten extents, hard links")
     s.set_defaults(fn=cmd_age)
