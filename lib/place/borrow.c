@@ -135,6 +135,10 @@ static int allocate(struct tp_placer *p, int fd, uint64_t start,
 	return 0;
 }
 
+/* Wider slots asked for, a factor of 4 each, when a slot lands where it
+ * may not be written (tp_placer_may_write()). */
+#define MAX_WIDER 4
+
 /* A donor with its helpers (borrow slot; for merge-left, a fence) in place,
  * none of them inside the hole: TP_PLACED.  Or none: TP_PLACE_HOLE_BUSY
  * (parking not allowed), TP_PLACE_MISSED (parked as often as it may). */
@@ -144,7 +148,7 @@ static int donor_with_helpers(struct tp_placer *p, uint64_t T, uint64_t n,
 {
 	enum tp_place_outcome o = TP_PLACED;
 	int parked[3] = { -1, -1, -1 }, r = 0;
-	unsigned n_parked = 0;
+	unsigned n_parked = 0, wider = 0;
 	uint32_t bs = p->block_size;
 	uint64_t h = tp_helper_blocks(bs);
 	uint64_t slot_len = tp_blocks_overlap(&p->slot_took, T, n) ? n + 1 : 1;
@@ -184,13 +188,21 @@ static int donor_with_helpers(struct tp_placer *p, uint64_t T, uint64_t n,
 		if (r < 0)
 			break;
 		/* The lender's block is written into the slot: not where the
-		 * device would have to back a chunk for it.  Parked, the next
-		 * slot lands elsewhere. */
+		 * device would have to back a chunk for it.  One-block
+		 * requests go to the smallest free pieces, on a volume with a
+		 * snapshot mostly in clusters it shares: ask for a wider slot
+		 * (keeping its first block), which only a longer free run can
+		 * serve; parked, as below, only when that fails too. */
 		bool slot_backed = tp_placer_may_write(p, slot_phys);
 		if (slot_clear && clear && slot_backed) {
 			d->slot_physical = slot_phys;
 			d->fence_physical = fence_phys;
 			break;
+		}
+		if (slot_clear && clear && wider++ < MAX_WIDER) {
+			slot_len *= 4;
+			d->fd = tp_safe_close(d->fd);
+			continue;
 		}
 		/* A one-block request goes to the group's smallest free
 		 * pieces, and the hole's ragged ends may be the only ones in
