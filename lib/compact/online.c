@@ -446,13 +446,17 @@ static int next_pass(struct engine *e, struct tp_fs **own)
 /* A borrow slot (the lender's block, for a moment) may go where the
  * device backs the cluster for this volume alone, or into an empty one it
  * does not back: that chunk is backed for the moment and trimmed again
- * with the emptied clusters.  Not into a cluster shared with a snapshot
- * (the write breaks the sharing for good), nor into one in use that the
- * device never backed (inode tables left to lazy init, preallocated
- * files): nothing trims that chunk again. */
+ * with the emptied clusters -- unless the filesystem's disk starts off
+ * the pool's blocks, where a lone cluster's discard returns nothing (the
+ * kernel cuts it at the disk's own boundaries, lib/provision.c).  Not
+ * into a cluster shared with a snapshot (the write breaks the sharing for
+ * good), nor into one in use that the device never backed (inode tables
+ * left to lazy init, preallocated files): nothing trims that chunk
+ * again. */
 static bool slot_may_write(void *userdata, uint64_t blk)
 {
 	const struct engine *e = userdata;
+	const struct tp_pool *pool = tp_provmap_pool(e->prov);
 	uint64_t c = tp_blk_to_cluster(e->geo, blk);
 
 	if (c == TP_NO_CLUSTER)
@@ -461,7 +465,8 @@ static bool slot_may_write(void *userdata, uint64_t blk)
 	case TP_PROV_SHARED:
 		return false;
 	case TP_PROV_UNMAPPED:
-		return e->map && e->map->used[c] == 0;
+		return e->map && e->map->used[c] == 0 &&
+		       (!pool || pool->disk_offset % pool->block_size == 0);
 	default:
 		return true;
 	}
