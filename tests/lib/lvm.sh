@@ -37,3 +37,19 @@ tp_lvm_pool() {
 		-n pool tpvg >/dev/null
 	lvm_ lvcreate -q -V 640M -T tpvg/pool -n thin >/dev/null
 }
+
+# tp_oneshot_pass MOUNTPOINT: one pass of thinpackd --oneshot that moves
+# nothing (max_usage 0) on the filesystem there: its metrics in
+# $TP_WORK/prom, its status in $TP_WORK/run, its state in $TP_WORK/state,
+# its log in $TP_WORK/d.log; it must exit 0.
+tp_oneshot_pass() {
+	local rc=0
+	printf '[global]\nmin_age = 0\nmax_usage = 0\npressure_limit = off\nio_rate = 0\n\n[%s]\n' \
+		"$1" >"$TP_WORK/d.conf"
+	mkdir -p "$TP_WORK/prom" "$TP_WORK/run" "$TP_WORK/state"
+	THINPACK_TEXTFILE_DIR=$TP_WORK/prom RUNTIME_DIRECTORY=$TP_WORK/run \
+		STATE_DIRECTORY=$TP_WORK/state "$(dirname "$THINPACK")/thinpackd" \
+		--foreground --oneshot --config "$TP_WORK/d.conf" 2>"$TP_WORK/d.log" || rc=$?
+	tp_expect_eq "thinpackd --oneshot: exit ($(tail -n 2 "$TP_WORK/d.log"))" "$rc" 0
+	sync
+}

@@ -128,22 +128,7 @@ tp_expect_eq "bytes backed anew where the run wrote" "$prov_moves" 0
 # compaction was tested above), then its metrics, status JSON and
 # `thinpack status` against the pool's own status and the oracle
 # (thin_dump's XML through a metadata snapshot of the test's own).
-cat >"$TP_WORK/d.conf" <<EOF
-[global]
-min_age = 0
-max_usage = 0
-pressure_limit = off
-io_rate = 0
-
-[$m]
-EOF
-mkdir -p "$TP_WORK/prom" "$TP_WORK/run" "$TP_WORK/state"
-rc=0
-THINPACK_TEXTFILE_DIR=$TP_WORK/prom RUNTIME_DIRECTORY=$TP_WORK/run \
-	STATE_DIRECTORY=$TP_WORK/state "$(dirname "$THINPACK")/thinpackd" \
-	--foreground --oneshot --config "$TP_WORK/d.conf" 2>"$TP_WORK/d.log" || rc=$?
-tp_expect_eq "thinpackd --oneshot: exit ($(tail -n 2 "$TP_WORK/d.log"))" "$rc" 0
-sync
+tp_oneshot_pass "$m"
 d_used=$(pool_used) d_total=$(pool_total)
 "$PYTHON3" "$TP_PY" oracle --device "$dev" --mountpoint "$m" --granularity "$chunk_b" \
 	--min-age 0 >"$TP_WORK/oracle-d.json"

@@ -138,22 +138,7 @@ compact_returns linear
 summary_a="linear at 1 MiB: $r_prov/$o_total provisioned, $r_shared shared; pool $before -> $after chunks"
 # thinpackd finds the pool through the mapping too: one pass (max_usage 0:
 # it moves nothing), and its metrics name the pool, its size and use.
-cat >"$TP_WORK/d.conf" <<EOF
-[global]
-min_age = 0
-max_usage = 0
-pressure_limit = off
-io_rate = 0
-
-[$m]
-EOF
-mkdir -p "$TP_WORK/prom" "$TP_WORK/run" "$TP_WORK/state"
-rc=0
-THINPACK_TEXTFILE_DIR=$TP_WORK/prom RUNTIME_DIRECTORY=$TP_WORK/run \
-	STATE_DIRECTORY=$TP_WORK/state "$(dirname "$THINPACK")/thinpackd" \
-	--foreground --oneshot --config "$TP_WORK/d.conf" 2>"$TP_WORK/d.log" || rc=$?
-tp_expect_eq "thinpackd --oneshot: exit ($(tail -n 2 "$TP_WORK/d.log"))" "$rc" 0
-sync
+tp_oneshot_pass "$m"
 "$PYTHON3" - "$TP_WORK/prom/thinpack.prom" "$m" "$pool" "$chunk_b" \
 	"$(dmsetup status "$pool" | awk '{ print $6 }')" <<'PY' || tp_fail "thinpackd's pool metrics"
 import re, sys
