@@ -412,8 +412,8 @@ static void print_summary(const struct target *t, const struct compact_options *
 		       t->dev->loop || t->dev->kind == TP_TARGET_IMAGE ?
 			       "its backing file" : "the thin pool's metadata");
 		if (res->provisioned_bytes)
-			printf(", and had to back %s anew (%s where the run wrote, "
-			       "the rest for the filesystem's own writes)",
+			printf(", and had to back %s anew (%s where the run placed "
+			       "data, the rest for the filesystem's own writes)",
 			       tp_format_size(res->provisioned_bytes, b),
 			       tp_format_size(res->provisioned_by_moves_bytes, c));
 		printf("\n");
@@ -792,14 +792,14 @@ int cmd_compact(int argc, char **argv)
 	int exit_code = TP_EXIT_OK;
 	if (res.reclaim_measured && res.provisioned_by_moves_bytes)
 		log_warning("%s: the device had to back %" PRIu64 " bytes anew where "
-			    "the run wrote (into clusters it held no space for%s): "
-			    "that should not happen", t.path,
+			    "the run placed data (into clusters it held no space "
+			    "for%s): that should not happen", t.path,
 			    res.provisioned_by_moves_bytes,
 			    pool ? ", or shared with a snapshot" : "");
 	else if (res.reclaim_measured && res.provisioned_bytes)
 		log_info("%s: the device backed %" PRIu64 " bytes anew for the "
 			 "filesystem's own writes (new extent-tree blocks%s), none "
-			 "where the run wrote", t.path, res.provisioned_bytes,
+			 "where the run placed data", t.path, res.provisioned_bytes,
 			 pool ? ", metadata updates in chunks shared with a snapshot" : "");
 	if (res.trim_error < 0) {
 		log_error("%s: trimming the emptied clusters failed: %s", t.path,

@@ -257,9 +257,9 @@ struct tp_provmap *tp_provmap_free(struct tp_provmap *m);
 /* m may be NULL: source NONE, every cluster unknown. */
 enum tp_prov_source tp_provmap_source(const struct tp_provmap *m);
 enum tp_prov tp_provmap_get(const struct tp_provmap *m, uint64_t cluster);
-/* Record that the caller wrote into the whole clusters blocks [blk, blk +
- * n) of the filesystem touch (a move's target, a borrow slot): the delta
- * tells what it backed anew there from the rest. */
+/* Record that the caller placed data in the whole clusters blocks [blk,
+ * blk + n) of the filesystem touch (a move's target): the delta tells
+ * what it backed anew there from the rest. */
 void tp_provmap_note_write(struct tp_provmap *m, uint64_t blk, uint64_t n);
 /* Verified reclaim: dev's map read again against the one before. */
 struct tp_prov_delta {
@@ -688,9 +688,12 @@ struct tp_compact_result {
 				    * it held no space for, a bitmap or inode
 				    * update in one shared with a snapshot) */
 	uint64_t provisioned_by_moves_bytes; /* of them, clusters the run
-				    * wrote into (targets, borrow slots):
-				    * never more than 0, or something is
-				    * wrong */
+				    * placed data in (moves' targets): never
+				    * more than 0, or something is wrong.
+				    * A borrow slot's write is for a moment,
+				    * in a cluster backed already or empty
+				    * and trimmed again; one refilled
+				    * meanwhile counts with the rest */
 	int trim_error;            /* 0, or why checking or trimming the
 				    * emptied clusters failed (-errno) */
 	struct tp_placement_stats placement;

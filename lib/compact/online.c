@@ -551,7 +551,6 @@ int tp_compact_online(const struct tp_device *dev, struct tp_fs *fs,
 	}
 	e.mover.placer.may_write = slot_may_write;
 	e.mover.placer.may_write_data = &e;
-	e.mover.placer.prov = prov;
 	struct tp_fs *own = NULL;
 	for (unsigned pass = 0; r >= 0 && pass < (o->dry_run ? 1 : MAX_PASSES); pass++) {
 		size_t emptied_before = e.n_done;

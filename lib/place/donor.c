@@ -171,7 +171,6 @@ void tp_placer_mark_dirty(struct tp_placer *p, uint64_t blk)
 {
 	if (p->n_dirty > 0 && p->dirty[p->n_dirty - 1] == blk)
 		return; /* the reservoir's slot, again */
-	tp_provmap_note_write(p->prov, blk, 1);
 	if (TP_RESERVE(p->dirty, p->cap_dirty, p->n_dirty + 1) < 0)
 		return; /* only a missed trim */
 	p->dirty[p->n_dirty++] = blk;

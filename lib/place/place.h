@@ -77,15 +77,12 @@ struct tp_placer {
 	/* Holes a one-block borrow slot landed in: their next donor asks
 	 * for a wide slot from the start (borrow.c, donor_with_helpers()). */
 	struct tp_blocks_vec slot_took;
-	/* Set by the caller after tp_placer_init(), each may be NULL.  A
-	 * borrow slot is written: none goes where may_write() says that
-	 * write would make the device back a chunk for good (a cluster it
-	 * shares with a snapshot, or one in use that it never backed).
-	 * Every block written outside the targets is noted in prov
-	 * (tp_provmap_note_write()). */
+	/* Set by the caller after tp_placer_init(), may be NULL.  A borrow
+	 * slot is written: none goes where may_write() says that write
+	 * would make the device back a chunk for good (a cluster it shares
+	 * with a snapshot, or one in use that it never backed). */
 	bool (*may_write)(void *userdata, uint64_t blk);
 	void *may_write_data;
-	struct tp_provmap *prov;
 };
 
 /* -ENOSYS: fallocate2 asked for, and this kernel has none. */

@@ -104,8 +104,8 @@ PY
 	local anew by_moves
 	anew=$("$PYTHON3" "$TP_PY" json "$TP_WORK/$name.json" filesystems.0.provisioned_bytes)
 	by_moves=$("$PYTHON3" "$TP_PY" json "$TP_WORK/$name.json" filesystems.0.provisioned_by_moves_bytes)
-	tp_log "$name: thinpack says backed anew $anew bytes, $by_moves where the run wrote"
-	tp_expect_eq "$name: bytes thinpack says the device backed anew where the run wrote" "$by_moves" 0
+	tp_log "$name: thinpack says backed anew $anew bytes, $by_moves where the run placed data"
+	tp_expect_eq "$name: bytes thinpack says the device backed anew where the run placed data" "$by_moves" 0
 }
 
 # run_compact NAME ARGS...: compact, then check what the pool holds.

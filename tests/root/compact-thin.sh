@@ -85,7 +85,7 @@ PY
 returned=$("$PYTHON3" "$TP_PY" json "$TP_WORK/compact.json" filesystems.0.returned_bytes)
 anew=$("$PYTHON3" "$TP_PY" json "$TP_WORK/compact.json" filesystems.0.provisioned_bytes)
 [ "$anew" -le 1048576 ] || tp_fail "the pool had to back $anew bytes anew (thinpack's measure)"
-tp_expect_eq "bytes backed anew where the run wrote (thinpack's measure)" \
+tp_expect_eq "bytes backed anew where the run placed data (thinpack's measure)" \
 	"$("$PYTHON3" "$TP_PY" json "$TP_WORK/compact.json" filesystems.0.provisioned_by_moves_bytes)" 0
 delta=$((chunks_before - chunks_after))
 [ "$returned" -ge "$delta" ] && [ "$returned" -le $((delta + 2 * 1048576)) ] ||

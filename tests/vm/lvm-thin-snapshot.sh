@@ -13,8 +13,8 @@
 #     raises the pool's used data blocks (dmsetup status).  What thinpack
 #     says it provisioned anew is logged: the filesystem's own metadata
 #     updates (inode tables, bitmaps) in chunks shared with the snapshot
-#     break the sharing, and count; none of it where the run wrote
-#     (targets, borrow slots);
+#     break the sharing, and count; none of it where the run placed
+#     data (its targets);
 #   - the snapshot's files keep their checksums (mounted ro,noload);
 #     e2fsck -fn is clean on the origin;
 #   - a metadata snapshot held by someone else is reported as such, not
@@ -118,11 +118,12 @@ after=$(pool_used)
 read -r emptied victims prov prov_moves returned < <(jq_ \
 	'f["clusters_emptied"], f["victims"], f["provisioned_bytes"], f["provisioned_by_moves_bytes"], f["returned_bytes"]' \
 	"$TP_WORK/compact.json")
-tp_log "$(uname -r): chunk $chunk; $nfiles files; origin $r_shared of $r_mapped chunks shared with the snapshot; compact (exit $rc): $emptied of $victims clusters emptied, device returned $returned bytes, provisioned $prov bytes ($prov_moves where the run wrote); pool used $before -> $after chunks"
+tp_log "$(uname -r): chunk $chunk; $nfiles files; origin $r_shared of $r_mapped chunks shared with the snapshot; compact (exit $rc): $emptied of $victims clusters emptied, device returned $returned bytes, provisioned $prov bytes ($prov_moves where the run placed data); pool used $before -> $after chunks"
 [ "$after" -le "$before" ] || tp_fail "the pool grew: $before -> $after chunks"
-# No move target and no borrow slot in a chunk shared with the snapshot
-# or unbacked: what was backed anew was the filesystem's own writes.
-tp_expect_eq "bytes backed anew where the run wrote" "$prov_moves" 0
+# No move target in a chunk shared with the snapshot or unbacked: what
+# was backed anew was the filesystem's own writes (and borrow slots'
+# clusters that something else took a block of meanwhile).
+tp_expect_eq "bytes backed anew where the run placed data" "$prov_moves" 0
 
 # thinpackd's view of the pool: one pass (max_usage 0: it moves nothing,
 # compaction was tested above), then its metrics, status JSON and

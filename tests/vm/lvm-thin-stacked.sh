@@ -119,7 +119,7 @@ compact_returns() {
 	[ "$rc" -le 1 ] || tp_fail "$label: compact exited $rc: $(head -3 "$TP_WORK/compact-$label.err")"
 	[ "$after" -lt "$before" ] || tp_fail "$label: the pool gave nothing back ($before -> $after chunks)"
 	[ "${returned:-0}" -gt 0 ] 2>/dev/null || tp_fail "$label: thinpack measured no chunk returned"
-	tp_expect_eq "$label: bytes backed anew where the run wrote" "$prov_moves" 0
+	tp_expect_eq "$label: bytes backed anew where the run placed data" "$prov_moves" 0
 }
 
 # a. Partition 1 through a linear mapping (kpartx's tpvg-thin1).
