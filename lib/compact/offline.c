@@ -376,6 +376,8 @@ static int release(struct offline *x)
 	size_t n = 0;
 	int r;
 
+	if (x->n_emptied == 0)
+		return 0; /* (and x->emptied NULL, which qsort() may not take) */
 	qsort(x->emptied, x->n_emptied, sizeof(*x->emptied), cmp_u64);
 	for (size_t i = 0; i < x->n_emptied; i++) {
 		uint64_t blk = tp_cluster_to_blk(g, x->emptied[i]);
