@@ -93,8 +93,6 @@ bool tp_fs_range_free(struct tp_fs *fs, uint64_t blk, uint64_t len);
 int tp_fs_write_metadata(struct tp_fs *fs);
 /* Write every block written so far, and wait for the device. */
 int tp_fs_sync(struct tp_fs *fs);
-/* Copy blocks [src, src + len) to [dst, dst + len). */
-int tp_fs_copy(struct tp_fs *fs, uint64_t src, uint64_t dst, uint64_t len);
 /* Read or write [blk, blk + len) from or to buf, through libext2fs's
  * cache (coherent with its metadata writes): the pieces of the offline
  * engine's batched copies. */

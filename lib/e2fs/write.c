@@ -63,27 +63,6 @@ int tp_fs_sync(struct tp_fs *f)
 	return tp_e2fs_errcode(io_channel_flush(f->fs->io));
 }
 
-int tp_fs_copy(struct tp_fs *f, uint64_t src, uint64_t dst, uint64_t len)
-{
-	enum { CHUNK = 256 };
-	_cleanup_free_ void *buf = NULL;
-	errcode_t err;
-
-	buf = malloc((size_t)CHUNK * f->info.block_size);
-	if (!buf)
-		return -ENOMEM;
-	for (uint64_t done = 0; done < len;) {
-		int n = (int)MIN((uint64_t)CHUNK, len - done);
-		err = io_channel_read_blk64(f->fs->io, src + done, n, buf);
-		if (!err)
-			err = io_channel_write_blk64(f->fs->io, dst + done, n, buf);
-		if (err)
-			return tp_e2fs_errcode(err);
-		done += (uint64_t)n;
-	}
-	return 0;
-}
-
 int tp_fs_read(struct tp_fs *f, uint64_t blk, uint64_t len, void *buf)
 {
 	return tp_e2fs_errcode(io_channel_read_blk64(f->fs->io, blk, (int)len, buf));
