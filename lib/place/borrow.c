@@ -135,10 +135,6 @@ static int allocate(struct tp_placer *p, int fd, uint64_t start,
 	return 0;
 }
 
-/* Wider slots asked for, a factor of 4 each, when a slot lands where it
- * may not be written (tp_placer_may_write()). */
-#define MAX_WIDER 4
-
 /* A donor with its helpers (borrow slot; for merge-left, a fence) in place,
  * none of them inside the hole: TP_PLACED.  Or none: TP_PLACE_HOLE_BUSY
  * (parking not allowed), TP_PLACE_MISSED (parked as often as it may). */
@@ -199,7 +195,7 @@ static int donor_with_helpers(struct tp_placer *p, uint64_t T, uint64_t n,
 			d->fence_physical = fence_phys;
 			break;
 		}
-		if (slot_clear && clear && wider++ < MAX_WIDER) {
+		if (slot_clear && clear && wider++ < TP_MAX_WIDER) {
 			slot_len *= 4;
 			d->fd = tp_safe_close(d->fd);
 			continue;

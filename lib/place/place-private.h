@@ -37,6 +37,13 @@ int tp_mapped_outside(int fd, uint32_t bs, uint64_t start, uint64_t n,
  * [target, target + n). */
 int tp_placed_prefix(int fd, uint32_t bs, uint64_t start, uint64_t target,
 		     uint64_t n, uint64_t *ret);
+/* Wider borrow slots asked for, a factor of 4 each, when a slot lands
+ * where it may not be written (tp_placer_may_write()): a one-block request
+ * takes the first free block of its group's buddy bitmap, and the next one
+ * the block after it; a request of 4^k blocks goes to a free run aligned
+ * to 4^k, up to a cluster away. */
+#define TP_MAX_WIDER 4
+
 /* Block blk was written outside the targets: trim it once free again. */
 void tp_placer_mark_dirty(struct tp_placer *p, uint64_t blk);
 /* Whether block blk may be written (a borrow slot): p->may_write(). */

@@ -103,6 +103,30 @@ static int fence_extend(struct tp_placer *p, uint64_t upto, uint64_t T, uint64_t
 	return r;
 }
 
+/*
+ * A slot where it may be written: [0, w) punched out (the slot and the
+ * fence's first blocks, none of them written) and allocated again in one
+ * request, which mballoc serves from a free run of w blocks aligned to
+ * w; the slot is its first block, the rest is fence again.  *ret_clear is
+ * false when the request took part of the hole [T, T + n).
+ */
+static int reslot(struct tp_placer *p, uint64_t w, uint64_t T, uint64_t n,
+		  uint64_t *ret_slot, bool *ret_clear)
+{
+	int fd = p->res.fd;
+	uint32_t bs = p->block_size;
+	int r;
+
+	r = tp_free_range(p, fd, RESERVOIR_RANGE - 1, w, NULL);
+	if (r >= 0)
+		r = tp_falloc_keep(fd, bs, RESERVOIR_RANGE - 1, w);
+	if (r >= 0)
+		r = tp_mapped_outside(fd, bs, RESERVOIR_RANGE - 1, w, T, n, ret_clear);
+	if (r >= 0)
+		r = tp_donor_block(fd, bs, RESERVOIR_RANGE - 1, ret_slot);
+	return r;
+}
+
 /* Open the reservoir, or say there is no room for one (*ret_room). */
 static int reservoir_open(struct tp_placer *p, bool *ret_room)
 {
@@ -190,17 +214,27 @@ int tp_reservoir_place(struct tp_placer *p, const struct tp_place_request *q,
 		o = TP_PLACE_HOLE_BUSY;
 		goto fail;
 	}
-	if (!tp_placer_may_write(p, slot)) {
-		/* The slot is written (the lender's block, each placement),
-		 * and where it is now that write would make the device back
-		 * a chunk for good: a donor of its own for this one, whose
-		 * slot is chosen apart, and a new reservoir for the next; no
-		 * reservoir for the rest of the run after a few such. */
-		if (++res->bad_slots >= 3)
-			room = false;
-		else
+	/* The slot is written (the lender's block, each placement), and
+	 * where it is now that write may make the device back a chunk for
+	 * good: a wider slot, the rest of it fence. */
+	for (unsigned wider = 0; !tp_placer_may_write(p, slot); wider++) {
+		if (wider == TP_MAX_WIDER) {
+			/* A donor of its own for this one, whose slot is
+			 * chosen apart, and a new reservoir for the next; no
+			 * reservoir for the rest of the run after a few such. */
+			if (++res->bad_slots >= 3)
+				room = false;
+			else
+				o = TP_PLACE_HOLE_BUSY;
+			goto fail;
+		}
+		r = reslot(p, 4ull << (2 * wider), T, n, &slot, &clear);
+		if (r < 0)
+			goto fail;
+		if (!clear || tp_overlaps(slot, 1, T - 1, n + 2)) {
 			o = TP_PLACE_HOLE_BUSY;
-		goto fail;
+			goto fail;
+		}
 	}
 	/* The fence's own extent-tree blocks may have taken part of the
 	 * hole: nothing has changed yet, so the reservoir stays. */
