@@ -251,16 +251,6 @@ static int target_free(struct tp_mover *mv, uint64_t blk, uint64_t len, bool *re
 	return tp_fsmap_is_free(mv->mount_fd, mv->dev, mv->block_size, blk, len, ret);
 }
 
-/* The whole file's cache: a large folio that reaches past the range
- * would stay, and MOVE_EXT stumbles on it as on a cached page. */
-static void drop_cache(int fd, uint32_t bs, uint64_t blk, uint64_t len)
-{
-	(void)bs;
-	(void)blk;
-	(void)len;
-	tp_drop_cache(fd, 0, 0);
-}
-
 /* Move one piece into donor blocks [at, at + m->len), under the protocol.
  * lfd: the lender's fd (the piece's own file may be the lender). */
 static int move_piece(struct tp_mover *mv, const struct tp_move *m,
@@ -286,8 +276,8 @@ static int move_piece(struct tp_mover *mv, const struct tp_move *m,
 	}
 
 	/* In chunks, letting go as soon as someone opens the file; its
-	 * cached pages go first (tp_drop_cache()). */
-	drop_cache(ffd, bs, m->logical, m->len);
+	 * cached pages go first, the piece is read ahead (tp_prefetch()). */
+	tp_prefetch(ffd, m->logical * bs, m->len * bs);
 	uint64_t chunk = MAX(CHUNK_BYTES / bs, 1u), done = 0;
 	while (done < m->len) {
 		uint64_t n = MIN(chunk, m->len - done), moved = 0;
@@ -312,7 +302,9 @@ static int move_piece(struct tp_mover *mv, const struct tp_move *m,
 	else
 		mv->moved_blocks += m->len;
 out:
-	drop_cache(ffd, bs, m->logical, m->len);
+	/* the whole file's cache: a large folio that reaches past the
+	 * range would stay, and MOVE_EXT stumbles on it as on a cached page */
+	tp_drop_cache(ffd, 0, 0);
 	if (ffd != lfd)
 		close_leased(&ffd);
 	return r;
@@ -373,7 +365,8 @@ int tp_mover_move(struct tp_mover *mv, const struct tp_move *moves, size_t n,
 			*why = TP_SKIP_LENDER;
 			goto out;
 		}
-		drop_cache(lfd, mv->block_size, first->lender_logical, 1);
+		tp_prefetch(lfd, first->lender_logical * mv->block_size,
+			    mv->block_size);
 	}
 
 	/* The target, not waiting for a commit of our own frees. */

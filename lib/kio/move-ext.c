@@ -28,6 +28,12 @@ void tp_drop_cache(int fd, uint64_t off, uint64_t len)
 	(void)posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_DONTNEED);
 }
 
+void tp_prefetch(int fd, uint64_t off, uint64_t len)
+{
+	tp_drop_cache(fd, 0, 0);
+	(void)posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_WILLNEED);
+}
+
 int tp_move_ext(int orig_fd, int donor_fd, uint64_t orig_start,
 		uint64_t donor_start, uint64_t len, uint64_t *ret_moved)
 {
