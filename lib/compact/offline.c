@@ -366,8 +366,21 @@ static int cmp_u64(const void *a, const void *b)
 	return (p > q) - (p < q);
 }
 
+/* Whether every cluster strictly between clusters a and b (a < b) is free
+ * in the bitmaps, so that one discard from a through b gives back nothing
+ * the filesystem uses: each call is one synchronous round trip to the
+ * device (a hole punched in an image's backing file, a discard a thin pool
+ * unmaps), and two emptied clusters are often a few free ones apart. */
+static bool free_between(const struct offline *x, uint64_t a, uint64_t b)
+{
+	const struct tp_geometry *g = x->geo;
+	uint64_t from = tp_cluster_to_blk(g, a + 1), to = tp_cluster_to_blk(g, b);
+
+	return b == a + 1 || tp_fs_range_free(x->fs, from, to - from);
+}
+
 /* Check that the victims are empty, and give their chunks back: clusters
- * that follow one another in one call. */
+ * with nothing used between them in one call. */
 static int release(struct offline *x)
 {
 	const struct tp_geometry *g = x->geo;
@@ -394,18 +407,19 @@ static int release(struct offline *x)
 	if (fd < 0)
 		return -errno;
 	for (size_t i = 0, j; i < n; i = j) {
-		for (j = i + 1; j < n && x->emptied[j] == x->emptied[j - 1] + 1; j++)
+		for (j = i + 1; j < n && free_between(x, x->emptied[j - 1], x->emptied[j]); j++)
 			;
-		uint64_t blk = tp_cluster_to_blk(g, x->emptied[i]);
+		uint64_t first = x->emptied[i], last = x->emptied[j - 1];
+		uint64_t blk = tp_cluster_to_blk(g, first);
 		r = tp_release_range(fd, blockdev, tp_blks_to_bytes(g, blk),
-				     tp_clusters_to_bytes(g, j - i));
+				     tp_clusters_to_bytes(g, last - first + 1));
 		if (r == -EOPNOTSUPP)
 			break;
 		if (r < 0)
 			return r;
 		x->res->trimmed_clusters += j - i;
 		x->res->trimmed_bytes += tp_clusters_to_bytes(g, j - i);
-		x->res->discarded_bytes += tp_clusters_to_bytes(g, j - i);
+		x->res->discarded_bytes += tp_clusters_to_bytes(g, last - first + 1);
 	}
 	return 0;
 }
