@@ -23,6 +23,11 @@ compact.py emptied BEFORE.json AFTER.json OUT.json [VICTIMS.json]
     The clusters that held blocks before and none after, and the least
     I/O that empties them: their used blocks before, in bytes.  With
     VICTIMS.json (an earlier OUT.json), only among its clusters.
+compact.py discard DEV AFTER.json EMPTIED.json
+    Discard (BLKDISCARD) on DEV the clusters EMPTIED.json lists, a call
+    for each run of them with no cluster used in AFTER.json between: what
+    giving exactly those clusters back costs the device.  Prints the
+    number of calls and the seconds they took.
 compact.py victim-files MOUNTPOINT VICTIMS.json
     The regular files (one path per inode) with a data block in a victim
     cluster, by FIEMAP of every file; one path a line.
@@ -42,10 +47,13 @@ compact.py summary RESULTS
 Needs TESTS_LIB (the directory of tp.py) in the environment.
 """
 
+import fcntl
 import json
 import os
+import struct
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.environ.get("TESTS_LIB", os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "tests", "lib")))
@@ -57,6 +65,7 @@ GIB = 1 << 30
 
 
 FIEMAP_EXTENT_UNWRITTEN = 0x800
+BLKDISCARD = 0x1277  # _IO(0x12, 119)
 
 
 def cmd_copy(src, dst):
@@ -168,6 +177,39 @@ def cmd_emptied(before, after, out, victims=None):
     }
     with open(out, "w") as f:
         json.dump(res, f)
+
+
+def discard_ranges(usage_after, emptied):
+    """The emptied clusters as byte ranges, one for each run of them with
+    no used cluster between (free ones between may go with them): the
+    fewest discards that give exactly those clusters back."""
+    with open(usage_after) as f:
+        used = json.load(f)["used"]
+    with open(emptied) as f:
+        e = json.load(f)
+    step = e["cluster_blocks"] * e["block_size"]
+    out = []
+    for c in sorted(e["clusters"]):
+        if out and not any(used[k] for k in range(out[-1][1] + 1, c)):
+            out[-1][1] = c
+        else:
+            out.append([c, c])
+    return [(a * step, (b - a + 1) * step) for a, b in out]
+
+
+def cmd_discard(dev, usage_after, emptied):
+    """BLKDISCARD the ranges of discard_ranges() on dev, one after the
+    other; prints the number of calls and the seconds they took."""
+    ranges = discard_ranges(usage_after, emptied)
+    fd = os.open(dev, os.O_RDWR)
+    try:
+        t = time.monotonic()
+        for off, length in ranges:
+            fcntl.ioctl(fd, BLKDISCARD, struct.pack("QQ", off, length))
+        elapsed = time.monotonic() - t
+    finally:
+        os.close(fd)
+    print(len(ranges), "%.6f" % elapsed)
 
 
 def cmd_victim_files(top, victims):
@@ -424,6 +466,8 @@ def main():
         cmd_usage(*a[1:])
     elif a[0] == "emptied" and len(a) in (4, 5):
         cmd_emptied(*a[1:])
+    elif a[0] == "discard" and len(a) == 4:
+        cmd_discard(*a[1:])
     elif a[0] == "victim-files" and len(a) == 3:
         cmd_victim_files(*a[1:])
     elif a[0] == "inode-blocks" and len(a) == 3:

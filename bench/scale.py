@@ -426,6 +426,17 @@ def cmd_summary(path):
         d["off_vs_dd"] = s.per_round(
             lambda r: (float(r["offline_wall"]) + float(r["offline_sync"]))
             / float(r["dd_wall"]))
+        d["discard"] = s.vals("discard_wall")
+        d["discard_calls"] = s.vals("discard_calls", int)
+        d["off_trim"] = s.per_round(
+            lambda r: fs0(r["offline_json"])["phase_s"]["trim"])
+        d["off_vs_dd_discard"] = s.per_round(
+            lambda r: (float(r["offline_wall"]) + float(r["offline_sync"]))
+            / (float(r["dd_wall"]) + float(r["discard_wall"])))
+        d["off_moves_vs_dd"] = s.per_round(
+            lambda r: (float(r["offline_wall"]) + float(r["offline_sync"])
+                       - fs0(r["offline_json"])["phase_s"]["trim"])
+            / float(r["dd_wall"]))
         d["hot_freed_bound"] = s.per_round(
             lambda r: len(jload(r["hot_emptied_json"])["clusters"])
             / fs0(r["hot_report_json"])["reclaim"]["bound_clusters"])
@@ -499,7 +510,12 @@ def cmd_summary(path):
     line("freed / bound", "off_freed_bound", "%.3f")
     line("written / minimum I/O", "off_io_ratio", "%.3f")
     line("peak RSS offline (MiB)", "rss_offline", "%.1f", 1 / 1024)
+    line("  its trim phase (s, JSON)", "off_trim", "%.2f")
+    line("the same clusters discarded (s)", "discard", "%.2f")
+    line("  in calls", "discard_calls", "%.0f")
     line("offline+sync / dd", "off_vs_dd", "%.1fx")
+    line("offline+sync / (dd + discards)", "off_vs_dd_discard", "%.1fx")
+    line("offline+sync - trim / dd", "off_moves_vs_dd", "%.1fx")
     print()
 
     # Syscalls (one strace'd run per size, not timed).
@@ -595,6 +611,11 @@ def cmd_summary(path):
         x = med(rows[s.gib]["off_vs_dd"])
         show("offline compact / dd at %d GiB" % s.gib, "%.1fx" % x,
              "<= %.0fx" % TARGET_DD, x <= TARGET_DD)
+        if rows[s.gib]["off_vs_dd_discard"]:
+            print("    against dd + the same clusters discarded: %.1fx; "
+                  "without its trim phase, against dd: %.1fx"
+                  % (med(rows[s.gib]["off_vs_dd_discard"]),
+                     med(rows[s.gib]["off_moves_vs_dd"])))
     x = med(rows[big.gib]["io_ratio"])
     show("written / minimum I/O at %d GiB%s" % (big.gib, note_big),
          "%.3f" % x, "<= %.1f" % TARGET_IO, x <= TARGET_IO)

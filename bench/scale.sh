@@ -425,6 +425,17 @@ round() {
 	say "$(printf 'bench/scale: %s GiB round %s: cp %.2f s, dd %.2f s of %s MiB; offline %.1f s' \
 		"$g" "$r" "$cp" "$dd" "$((cp_bytes >> 20))" "$WALL")"
 	detach
+
+	# What giving those clusters back costs the device by itself: the
+	# same clusters discarded, in as few calls, on another restored copy
+	# (a loop device punches a hole in its backing file for each).
+	restore "$g"
+	drop_caches
+	read -r calls secs < <("${HELPER[@]}" discard "$LOOP" \
+		"$WORK/$p.offline.usage.json" "$WORK/$p.offline.emptied.json")
+	put "$g" "$r" discard_calls "$calls"
+	put "$g" "$r" discard_wall "$secs"
+	detach
 	rm -f "$IMG"
 }
 
