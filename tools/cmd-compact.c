@@ -64,49 +64,15 @@ struct run {
 	int log_failed; /* -ENOMEM: the log is incomplete */
 };
 
-/* Paths of the moves' files and lenders (in the filesystem, then as this
- * host names them): one for each inode, however many moves name it (a
- * file has many pieces), inos sorted. */
-struct move_paths {
-	uint32_t *inos;
-	char **paths;
-	size_t n;
-};
-
-static void move_paths_clear(struct move_paths *mp)
-{
-	mp->paths = tp_paths_free(mp->paths, mp->n);
-	free(mp->inos);
-	mp->inos = NULL;
-	mp->n = 0;
-}
-
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-/* The path of ino, or NULL: none found, or no paths at all. */
-static const char *move_path(const struct move_paths *mp, uint32_t ino)
-{
-	const uint32_t *k;
-
-	if (!mp->paths)
-		return NULL;
-	k = bsearch(&ino, mp->inos, mp->n, sizeof(*mp->inos), cmp_u32);
-	return k ? mp->paths[k - mp->inos] : NULL;
-}
-
+/* Paths of the moves' files and lenders, as this host names them: one for
+ * each inode, however many moves name it (a file has many pieces). */
 static int move_paths_find(const struct target *t, const struct run *run,
-			   struct move_paths *ret)
+			   struct inode_paths *ret)
 {
+	uint32_t *inos = malloc(MAX(2 * run->n_log, 1) * sizeof(*inos));
 	size_t n = 0;
-	_cleanup_free_ uint32_t *inos = malloc(MAX(2 * run->n_log, 1) * sizeof(*inos));
-	char **paths = NULL;
-	int r;
 
-	*ret = (struct move_paths){ 0 };
+	*ret = (struct inode_paths){ 0 };
 	if (!inos)
 		return -ENOMEM;
 	for (size_t i = 0; i < run->n_log; i++) {
@@ -114,28 +80,13 @@ static int move_paths_find(const struct target *t, const struct run *run,
 		if (run->log[i].has_lender)
 			inos[n++] = run->log[i].lender_ino;
 	}
-	qsort(inos, n, sizeof(*inos), cmp_u32);
-	size_t u = 0;
-	for (size_t i = 0; i < n; i++)
-		if (u == 0 || inos[i] != inos[u - 1])
-			inos[u++] = inos[i];
-	n = u;
-	r = tp_fs_inode_paths(t->fs, inos, n, &paths);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < n; i++) {
-		char *host = target_host_path(t, paths[i]);
-		free(paths[i]);
-		paths[i] = host;
-	}
-	*ret = (struct move_paths){ TAKE_PTR(inos), paths, n };
-	return 0;
+	return inode_paths_find(t, inos, n, true, ret);
 }
 
-static void print_move(const struct move_paths *mp, const struct tp_move_report *m)
+static void print_move(const struct inode_paths *mp, const struct tp_move_report *m)
 {
-	const char *path = move_path(mp, m->ino);
-	const char *lender = m->has_lender ? move_path(mp, m->lender_ino) : NULL;
+	const char *path = inode_path(mp, m->ino);
+	const char *lender = m->has_lender ? inode_path(mp, m->lender_ino) : NULL;
 
 	printf("cluster %" PRIu64 ": %s (inode %" PRIu32 ") blocks %" PRIu64 "+%"
 	       PRIu64 " from %" PRIu64 " to %" PRIu64,
@@ -150,7 +101,7 @@ static void print_move(const struct move_paths *mp, const struct tp_move_report 
 	printf("\n");
 }
 
-static json_object *move_json(const struct move_paths *mp,
+static json_object *move_json(const struct inode_paths *mp,
 			      const struct tp_move_report *m)
 {
 	json_object *j = json_object_new_object();
@@ -158,14 +109,14 @@ static json_object *move_json(const struct move_paths *mp,
 	json_add_u64(j, "cluster", m->victim);
 	json_add_u64(j, "inode", m->ino);
 	json_add_u64(j, "generation", m->generation);
-	json_add_str(j, "path", move_path(mp, m->ino));
+	json_add_str(j, "path", inode_path(mp, m->ino));
 	json_add_u64(j, "logical", m->logical);
 	json_add_u64(j, "blocks", m->len);
 	json_add_u64(j, "source", m->source);
 	json_add_u64(j, "target", m->target);
 	if (m->has_lender) {
 		json_add_u64(j, "lender_inode", m->lender_ino);
-		json_add_str(j, "lender_path", move_path(mp, m->lender_ino));
+		json_add_str(j, "lender_path", inode_path(mp, m->lender_ino));
 		json_add_u64(j, "lender_logical", m->lender_logical);
 		json_add_str(j, "merge", m->right ? "right" : "left");
 	}
@@ -173,7 +124,7 @@ static json_object *move_json(const struct move_paths *mp,
 }
 
 struct plan_items {
-	const struct move_paths *mp;
+	const struct inode_paths *mp;
 	const struct tp_move_report *log;
 };
 
@@ -822,7 +773,7 @@ int cmd_compact(int argc, char **argv)
 	/* The moves, by path: after the summary (--verbose), in the plan
 	 * (--dry-run --json).  Paths that cannot be found leave them by
 	 * inode only. */
-	struct move_paths mp = { 0 };
+	struct inode_paths mp = { 0 };
 	if (run.log_failed < 0)
 		log_warning("%s: out of memory: the moves are not listed", t.path);
 	else if (run.n_log && (r = move_paths_find(&t, &run, &mp)) < 0)
@@ -849,7 +800,7 @@ int cmd_compact(int argc, char **argv)
 		for (size_t i = 0; o.verbose && i < run.n_log; i++)
 			print_move(&mp, &run.log[i]);
 	}
-	move_paths_clear(&mp);
+	inode_paths_clear(&mp);
 	free(run.log);
 	tp_compact_result_clear(&res);
 	target_clear(&t);

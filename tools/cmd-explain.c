@@ -188,8 +188,7 @@ static void explain_clear(struct explain *e)
 	tp_provmap_free(e->prov);
 	free(e->swaps);
 	free(e->clusters);
-	tp_paths_free(e->paths, e->n_inos);
-	free(e->inos);
+	inode_paths_clear(&e->paths);
 	target_clear(&e->t);
 }
 
@@ -263,21 +262,14 @@ static int find_paths(struct explain *e)
 {
 	size_t n_all, n = 0;
 	const struct tp_owner *all = tp_clustermap_owners(e->map, &n_all);
+	uint32_t *inos = malloc(MAX(n_all, 1) * sizeof(*inos));
 
-	e->inos = malloc(MAX(n_all, 1) * sizeof(*e->inos));
-	if (!e->inos)
+	if (!inos)
 		return -ENOMEM;
 	for (size_t i = 0; i < n_all; i++)
 		if (names_inode(all[i].kind))
-			e->inos[n++] = all[i].ino;
-	qsort(e->inos, n, sizeof(*e->inos), cmp_u32);
-	e->n_inos = 0;
-	for (size_t i = 0; i < n; i++)
-		if (e->n_inos == 0 || e->inos[i] != e->inos[e->n_inos - 1])
-			e->inos[e->n_inos++] = e->inos[i];
-	if (!e->n_inos)
-		return 0;
-	return tp_fs_inode_paths(e->t.fs, e->inos, e->n_inos, &e->paths);
+			inos[n++] = all[i].ino;
+	return inode_paths_find(&e->t, inos, n, false, &e->paths);
 }
 
 /* A cluster number the user gave, on the device's grid: its index in the

@@ -114,18 +114,10 @@ const char *prov_to_string(enum tp_prov p)
 	}
 }
 
-int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 /* The path of ino in the filesystem ("/a/b"), or NULL. */
 const char *fs_path(const struct explain *e, uint32_t ino)
 {
-	const uint32_t *p = bsearch(&ino, e->inos, e->n_inos, sizeof(ino), cmp_u32);
-
-	return p ? e->paths[p - e->inos] : NULL;
+	return inode_path(&e->paths, ino);
 }
 
 char *host_path(const struct explain *e, const char *path)

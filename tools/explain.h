@@ -34,10 +34,8 @@ struct explain {
 	uint64_t *clusters;
 	size_t n_clusters;
 	uint64_t pinned;
-	/* paths of the owners' inodes, sorted by inode */
-	uint32_t *inos;
-	char **paths;
-	size_t n_inos;
+	/* paths of the owners' inodes, in the filesystem */
+	struct inode_paths paths;
 };
 
 /* One owner of a cluster: its runs, all alike but for where they are. */
@@ -61,8 +59,6 @@ struct cluster_view {
 	char *summary;         /* what pins it, one line; NULL when nothing */
 };
 
-/* qsort() and bsearch() of inode numbers. */
-int cmp_u32(const void *a, const void *b);
 /* Whether run b of an owner takes up where run a ends. */
 bool continues(const struct tp_owner *a, const struct tp_owner *b);
 /* What the device holds for a cluster, in words. */

@@ -218,3 +218,56 @@ char *target_host_path(const struct target *t, const char *path)
 	return s;
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+int inode_paths_find(const struct target *t, uint32_t *inos, size_t n, bool host,
+		     struct inode_paths *ret)
+{
+	char **paths = NULL;
+	size_t u = 0;
+	int r;
+
+	*ret = (struct inode_paths){ 0 };
+	if (n == 0) {
+		free(inos);
+		return 0;
+	}
+	qsort(inos, n, sizeof(*inos), cmp_u32);
+	for (size_t i = 0; i < n; i++)
+		if (u == 0 || inos[i] != inos[u - 1])
+			inos[u++] = inos[i];
+	r = tp_fs_inode_paths(t->fs, inos, u, &paths);
+	if (r < 0) {
+		free(inos);
+		return r;
+	}
+	for (size_t i = 0; host && i < u; i++) {
+		char *h = target_host_path(t, paths[i]);
+		free(paths[i]);
+		paths[i] = h;
+	}
+	*ret = (struct inode_paths){ inos, paths, u };
+	return 0;
+}
+
+const char *inode_path(const struct inode_paths *ip, uint32_t ino)
+{
+	const uint32_t *k;
+
+	if (!ip->paths)
+		return NULL;
+	k = bsearch(&ino, ip->inos, ip->n, sizeof(*ip->inos), cmp_u32);
+	return k ? ip->paths[k - ip->inos] : NULL;
+}
+
+void inode_paths_clear(struct inode_paths *ip)
+{
+	ip->paths = tp_paths_free(ip->paths, ip->n);
+	free(ip->inos);
+	*ip = (struct inode_paths){ 0 };
+}
+

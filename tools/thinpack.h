@@ -65,6 +65,21 @@ int target_swapfiles(struct target *t, uint64_t **ret, size_t *ret_n);
 /* A path in t's filesystem ("/a/b", from tp_fs_inode_paths()) as this
  * host names it: under the mount point when mounted.  NULL for NULL. */
 char *target_host_path(const struct target *t, const char *path);
+/* The paths of a set of inodes in t's filesystem, one for each inode
+ * however often it was named, looked up by inode number. */
+struct inode_paths {
+	uint32_t *inos; /* sorted, each once */
+	char **paths;   /* paths[i]: inos[i]'s, or NULL where none names it */
+	size_t n;
+};
+/* Find the paths of inos[0, n) (any order, repeats allowed; taken, even
+ * on error), as this host names them with host (target_host_path()), else
+ * as the filesystem does ("/a/b").  0 or -errno. */
+int inode_paths_find(const struct target *t, uint32_t *inos, size_t n, bool host,
+		     struct inode_paths *ret);
+/* The path of ino, or NULL: none found, or not asked for. */
+const char *inode_path(const struct inode_paths *ip, uint32_t ino);
+void inode_paths_clear(struct inode_paths *ip);
 /* Take the lock of t's filesystem as what ("thinpack compact"), waiting
  * wait_s seconds at most (< 0: for ever; see lock.c).  0, or its exit bits
  * after saying who holds it. */
