@@ -5,8 +5,8 @@
  * read-only on the device: no journal replay, no writes, safe while it is
  * mounted (the block device's page cache holds what ext4 has written or is
  * about to).  tp_fs_open_rw() is the offline engine's: an unmounted
- * filesystem, opened exclusively, whose blocks it copies (tp_fs_read, tp_fs_write) and
- * whose extent trees it edits in place (tp_fs_remap).
+ * filesystem, opened exclusively, whose blocks it copies (tp_fs_read,
+ * tp_fs_write) and whose extent trees it edits in place (tp_fs_remap).
  */
 
 #include <errno.h>

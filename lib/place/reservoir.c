@@ -207,17 +207,17 @@ int tp_reservoir_place(struct tp_placer *p, const struct tp_place_request *q,
 		o = TP_PLACE_HOLE_BUSY;
 		goto fail;
 	}
-	r = tp_donor_block(res->fd, bs, a - 1, &slot);
-	if (r < 0)
-		goto fail;
-	if (tp_overlaps(slot, 1, T - 1, n + 2)) {
-		o = TP_PLACE_HOLE_BUSY;
-		goto fail;
-	}
 	/* The slot is written (the lender's block, each placement), and
 	 * where it is now that write may make the device back a chunk for
-	 * good: a wider slot, the rest of it fence. */
-	for (unsigned wider = 0; !tp_placer_may_write(p, slot); wider++) {
+	 * good: a wider slot, the rest of it fence (reslot()). */
+	r = tp_donor_block(res->fd, bs, a - 1, &slot);
+	for (unsigned wider = 0; r >= 0; wider++) {
+		if (!clear || tp_overlaps(slot, 1, T - 1, n + 2)) {
+			o = TP_PLACE_HOLE_BUSY;
+			goto fail;
+		}
+		if (tp_placer_may_write(p, slot))
+			break;
 		if (wider == TP_MAX_WIDER) {
 			/* A donor of its own for this one, whose slot is
 			 * chosen apart, and a new reservoir for the next; no
@@ -229,13 +229,9 @@ int tp_reservoir_place(struct tp_placer *p, const struct tp_place_request *q,
 			goto fail;
 		}
 		r = reslot(p, 4ull << (2 * wider), T, n, &slot, &clear);
-		if (r < 0)
-			goto fail;
-		if (!clear || tp_overlaps(slot, 1, T - 1, n + 2)) {
-			o = TP_PLACE_HOLE_BUSY;
-			goto fail;
-		}
 	}
+	if (r < 0)
+		goto fail;
 	/* The fence's own extent-tree blocks may have taken part of the
 	 * hole: nothing has changed yet, so the reservoir stays. */
 	r = tp_hole_still_free(p, T, n, &free_now);
