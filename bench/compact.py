@@ -28,6 +28,16 @@ compact.py discard DEV AFTER.json EMPTIED.json
     for each run of them with no cluster used in AFTER.json between: what
     giving exactly those clusters back costs the device.  Prints the
     number of calls and the seconds they took.
+compact.py move-floor MOUNTPOINT EMPTIED.json [borrow]
+    What moving the data of the clusters EMPTIED.json lists costs with
+    EXT4_IOC_MOVE_EXT alone: every piece of a file inside them moved into
+    a donor of its own that the kernel places (fallocate), the piece read
+    ahead first, one syncfs at the end; no placement, no check, no
+    ordering.  With "borrow", each piece also borrows one block of a
+    lender file into its donor first and returns it after, as a borrow
+    placement does.  Prints pieces, bytes moved, the seconds from the
+    first move to the end of the syncfs (caches dropped before) and the
+    bytes written to the device meanwhile.
 compact.py victim-files MOUNTPOINT VICTIMS.json
     The regular files (one path per inode) with a data block in a victim
     cluster, by FIEMAP of every file; one path a line.
@@ -47,6 +57,7 @@ compact.py summary RESULTS
 Needs TESTS_LIB (the directory of tp.py) in the environment.
 """
 
+import ctypes
 import fcntl
 import json
 import os
@@ -210,6 +221,124 @@ def cmd_discard(dev, usage_after, emptied):
     finally:
         os.close(fd)
     print(len(ranges), "%.6f" % elapsed)
+
+
+LIBC = ctypes.CDLL(None, use_errno=True)
+EXT4_IOC_MOVE_EXT = 0xC028660F  # _IOWR('f', 15, struct move_extent)
+
+
+def move_ext(fd, donor, orig_start, donor_start, n):
+    arg = struct.pack("IIQQQQ", 0, donor, orig_start, donor_start, n, 0)
+    out = fcntl.ioctl(fd, EXT4_IOC_MOVE_EXT, arg)
+    return struct.unpack("IIQQQQ", out)[5]
+
+
+def prefetch(fd, off, n):
+    """The file's dirty pages written back and its cache dropped (a dirty
+    or large cached page makes MOVE_EXT slow or fail), then the range read
+    ahead: MOVE_EXT up to 6.18 reads each uncached page by itself."""
+    # SYNC_FILE_RANGE_WAIT_BEFORE | _WRITE | _WAIT_AFTER
+    if LIBC.sync_file_range(fd, ctypes.c_longlong(0), ctypes.c_longlong(0),
+                            ctypes.c_uint(1 | 2 | 4)):
+        raise OSError(ctypes.get_errno(), "sync_file_range")
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.posix_fadvise(fd, off, n, os.POSIX_FADV_WILLNEED)
+
+
+def victim_pieces(top, emptied):
+    """(path, first block, blocks) of every file's data inside the
+    clusters EMPTIED lists, by FIEMAP."""
+    with open(emptied) as f:
+        e = json.load(f)
+    bs = os.statvfs(top).f_frsize
+    C = e["cluster_blocks"]
+    want = set(e["clusters"])
+    pieces = []
+    for ino, paths in tp.walk_inodes(top).items():
+        p = os.path.join(top, paths[0])
+        if os.path.islink(p) or not os.path.isfile(p):
+            continue
+        fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            for lo, ph, ln, fl in tp.fiemap(fd):
+                if fl & tp.FIEMAP_EXTENT_DATA_INLINE or not ln:
+                    continue
+                lb, pb, n = lo // bs, ph // bs, (ln + bs - 1) // bs
+                i = 0
+                while i < n:
+                    if (pb + i) // C not in want:
+                        i += 1
+                        continue
+                    j = i
+                    while j < n and (pb + j) // C in want:
+                        j += 1
+                    pieces.append((p, lb + i, j - i))
+                    i = j
+        finally:
+            os.close(fd)
+    return bs, pieces
+
+
+def written_bytes(top):
+    """Bytes written to the block device the filesystem at top is on."""
+    st = os.stat(top).st_dev
+    with open("/sys/dev/block/%d:%d/stat" % (os.major(st), os.minor(st))) as f:
+        return int(f.read().split()[6]) * 512
+
+
+def cmd_move_floor(top, emptied, mode=None):
+    bs, pieces = victim_pieces(top, emptied)
+    lender = None
+    if mode == "borrow":
+        lender = os.open(os.path.join(top, "move-floor-lender"),
+                         os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.write(lender, os.urandom(bs) * len(pieces))
+        os.fsync(lender)
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+    moved = 0
+    w = written_bytes(top)
+    t = time.monotonic()
+    last = None
+    fd = -1
+    for k, (p, lb, n) in enumerate(pieces):
+        if p != last:
+            if fd >= 0:
+                os.close(fd)
+            fd = os.open(p, os.O_RDWR | os.O_NOFOLLOW)
+            size = os.fstat(fd).st_size
+            last = p
+        d = os.open(top, os.O_RDWR | os.O_TMPFILE, 0o600)
+        try:
+            slot = 1 if lender is not None else 0
+            os.ftruncate(d, max(size, (lb + n) * bs) + slot * bs)
+            if lender is not None:
+                os.posix_fallocate(d, 0, bs)
+                prefetch(lender, k * bs, bs)
+                move_ext(lender, d, k, 0, 1)
+            os.posix_fallocate(d, (lb + slot) * bs, n * bs)
+            os.posix_fadvise(fd, lb * bs, n * bs, os.POSIX_FADV_WILLNEED)
+            moved += move_ext(fd, d, lb, lb + slot, n) * bs
+            if lender is not None:
+                prefetch(lender, k * bs, bs)
+                move_ext(lender, d, k, 0, 1)
+        finally:
+            os.close(d)
+    if fd >= 0:
+        os.close(fd)
+    sfd = os.open(top, os.O_RDONLY)
+    try:
+        if LIBC.syncfs(sfd):
+            raise OSError(ctypes.get_errno(), "syncfs " + top)
+    finally:
+        os.close(sfd)
+    elapsed = time.monotonic() - t
+    w = written_bytes(top) - w
+    if lender is not None:
+        os.close(lender)
+        os.unlink(os.path.join(top, "move-floor-lender"))
+    print(len(pieces), moved, "%.6f" % elapsed, w)
 
 
 def cmd_victim_files(top, victims):
@@ -468,6 +597,8 @@ def main():
         cmd_emptied(*a[1:])
     elif a[0] == "discard" and len(a) == 4:
         cmd_discard(*a[1:])
+    elif a[0] == "move-floor" and len(a) in (3, 4):
+        cmd_move_floor(*a[1:])
     elif a[0] == "victim-files" and len(a) == 3:
         cmd_victim_files(*a[1:])
     elif a[0] == "inode-blocks" and len(a) == 3:

@@ -437,6 +437,20 @@ def cmd_summary(path):
             lambda r: (float(r["offline_wall"]) + float(r["offline_sync"])
                        - fs0(r["offline_json"])["phase_s"]["trim"])
             / float(r["dd_wall"]))
+        for m in ("plain", "borrow"):
+            d["floor_" + m] = s.vals("floor_%s_wall" % m)
+            d["floor_%s_vs_cp" % m] = s.per_round(
+                lambda r, m=m: float(r["floor_%s_wall" % m])
+                / float(r["cp_wall"]))
+            d["floor_%s_io" % m] = s.per_round(
+                lambda r, m=m: int(r["floor_%s_written" % m])
+                / jload(r["emptied_json"])["min_io_bytes"])
+        d["vs_floor_borrow"] = s.per_round(
+            lambda r: (float(r["compact_wall"]) + float(r["compact_sync"]))
+            / float(r["floor_borrow_wall"]))
+        d["io_vs_floor_borrow"] = s.per_round(
+            lambda r: int(r["compact_written"])
+            / int(r["floor_borrow_written"]))
         d["hot_freed_bound"] = s.per_round(
             lambda r: len(jload(r["hot_emptied_json"])["clusters"])
             / fs0(r["hot_report_json"])["reclaim"]["bound_clusters"])
@@ -497,6 +511,19 @@ def cmd_summary(path):
     line("dd direct (s)", "dd", "%.2f")
     line("compact+syncfs / cp", "vs_cp", "%.1fx")
     line("compact+syncfs / dd", "vs_dd", "%.1fx")
+    print()
+    print("the method's floor: the same data (the clusters compact emptied) "
+          "moved with MOVE_EXT and nothing\n  else, into donors the kernel "
+          "places, one syncfs at the end (compact.py move-floor)")
+    header()
+    line("MOVE_EXT alone (s)", "floor_plain", "%.2f")
+    line("  / cp", "floor_plain_vs_cp", "%.1fx")
+    line("  written / minimum I/O", "floor_plain_io", "%.3f")
+    line("with a block borrowed (s)", "floor_borrow", "%.2f")
+    line("  / cp", "floor_borrow_vs_cp", "%.1fx")
+    line("  written / minimum I/O", "floor_borrow_io", "%.3f")
+    line("compact+syncfs / borrow floor", "vs_floor_borrow", "%.2fx")
+    line("compact written / borrow floor's", "io_vs_floor_borrow", "%.3f")
     print()
     print("offline compaction (thinpack compact --offline on the unmounted "
           "loop device, restored)")
@@ -589,6 +616,16 @@ def cmd_summary(path):
     note_big = "" if big.gib == 32 else " (32 GiB not measured)"
     note_small = "" if small.gib == 2 else " (2 GiB not measured)"
 
+    def floor_note(d, key, unit):
+        # What the method itself costs, measured in the same rounds.
+        if not d["floor_borrow_io"]:
+            return
+        fmt = "%.1fx" if unit else "%.3f"
+        print("    MOVE_EXT alone: %s; with the borrowed block: %s (the "
+              "borrow method's floor)"
+              % (fmt % med(d["floor_plain_" + key]),
+                 fmt % med(d["floor_borrow_" + key])))
+
     def show(label, value, target, ok):
         print("  %-58s %12s   %-16s %s" % (label, value, target, verdict(ok)))
 
@@ -607,6 +644,7 @@ def cmd_summary(path):
     x = med(rows[small.gib]["vs_cp"])
     show("online compact / cp at %d GiB%s" % (small.gib, note_small),
          "%.1fx" % x, "<= %.0fx" % TARGET_CP, x <= TARGET_CP)
+    floor_note(rows[small.gib], "vs_cp", "x")
     for s in sizes:
         x = med(rows[s.gib]["off_vs_dd"])
         show("offline compact / dd at %d GiB" % s.gib, "%.1fx" % x,
@@ -619,6 +657,7 @@ def cmd_summary(path):
     x = med(rows[big.gib]["io_ratio"])
     show("written / minimum I/O at %d GiB%s" % (big.gib, note_big),
          "%.3f" % x, "<= %.1f" % TARGET_IO, x <= TARGET_IO)
+    floor_note(rows[big.gib], "io", "")
     for kind, key in (("dry-run", "rss_dryrun"), ("compact", "rss_compact")):
         x = max(rows[big.gib][key]) / 1024
         growth = ""
@@ -659,8 +698,8 @@ def cmd_summary(path):
         if v != "clean":
             print("  WARNING: e2fsck -fn at %d GiB: %s" % (g, v))
     if fsck and all(v == "clean" for _, v in fsck):
-        print("  e2fsck -fn after the first round's compact and offline: "
-              "clean at every size")
+        print("  e2fsck -fn after the first round's compact, offline and "
+              "floors: clean at every size")
     return 0
 
 

@@ -6,8 +6,10 @@
 # for each, in one run, the kinds of runs taking turns: report, compact
 # --dry-run and compact wall time and peak RSS; s per moved MiB; written /
 # minimum I/O; freed / bound; cp and dd of the minimum I/O's bytes on the
-# same device as the physical limit; compact --offline against dd; and,
-# from one run under strace, the system calls per moved MiB by kind.  Ends
+# same device as the physical limit; compact --offline against dd; the
+# same data moved with MOVE_EXT alone, with and without a borrowed block,
+# as the method's floor; and, from one run under strace, the system calls
+# per moved MiB by kind.  Ends
 # with a verdict against issue 14's acceptance figures.  See
 # bench/README.md.
 #
@@ -318,6 +320,7 @@ put "${sizes[0]}" 0 thinpack "$THINPACK ($("$THINPACK" --version 2>&1 | head -n 
 # filesystem; offline on another restored copy.  Each run cold.
 round() {
 	local g=$1 r=$2 p=s$1.r$2 w0 t min_io cp_bytes report dryrun compact cp dd
+	local calls secs
 
 	# What else ran: the verdict is only as good as the machine was quiet.
 	put "$g" "$r" load_before "$(cut -d ' ' -f 1 /proc/loadavg)"
@@ -436,6 +439,38 @@ round() {
 	put "$g" "$r" discard_calls "$calls"
 	put "$g" "$r" discard_wall "$secs"
 	detach
+
+	# What moving the same data costs with MOVE_EXT and nothing else, on
+	# two more restored copies: each piece into a donor the kernel places
+	# ("plain", what a kernel that allocates a chosen physical block would
+	# leave), and the same with one block borrowed and returned around
+	# each piece (what a borrow placement cannot do without).  No
+	# placement, check or ordering: the floor of the method, not a
+	# compaction (the data lands where the kernel puts it).
+	local m pieces moved wr plain=
+	for m in plain borrow; do
+		restore "$g"
+		mount -o noatime "$LOOP" "$MNT"
+		read -r pieces moved secs wr < <("${HELPER[@]}" move-floor \
+			"$MNT" "$WORK/$p.emptied.json" "$m")
+		[[ -n $wr ]] || die "compact.py move-floor $m failed at $g GiB"
+		put "$g" "$r" "floor_${m}_wall" "$secs"
+		put "$g" "$r" "floor_${m}_written" "$wr"
+		put "$g" "$r" "floor_${m}_moved" "$moved"
+		put "$g" "$r" "floor_${m}_pieces" "$pieces"
+		umount "$MNT"
+		if ((r == 1)); then
+			if e2fsck -fn "$LOOP" >"$WORK/$p.floor-$m.fsck" 2>&1; then
+				put "$g" "$r" "fsck_floor_$m" clean
+			else
+				put "$g" "$r" "fsck_floor_$m" "not clean, see $p.floor-$m.fsck"
+			fi
+		fi
+		detach
+		[[ -n $plain ]] || plain=$secs
+	done
+	say "$(printf 'bench/scale: %s GiB round %s: MOVE_EXT alone %.2f s, with a borrow %.2f s' \
+		"$g" "$r" "$plain" "$secs")"
 	rm -f "$IMG"
 }
 
