@@ -14,7 +14,9 @@
  *   2. copy the data to the targets; sync
  *                              (killed after: the same, data twice)
  *   3. switch each extent to its target: one extent-tree node or inode
- *      written per move, never a split; sync
+ *      written per move, never a split (an inode whose root is full
+ *      grows a level: the new leaf first, then the bitmaps, one flush for
+ *      all the leaves of the batch, then the inode); sync
  *                              (killed after: the old blocks are leaked)
  *   4. mark the old blocks free; write bitmaps, descriptors, superblocks
  *
@@ -65,6 +67,13 @@ struct copy {
 	uint64_t src, dst, len;
 };
 
+/* Per move of a batch, in x->state. */
+enum {
+	MOVE_ALLOCATED = 0, /* its target used, nothing switched */
+	MOVE_SWITCHED = 1,
+	MOVE_GROWN = 2, /* switched once tp_fs_remap_finish() writes its inode */
+};
+
 struct offline {
 	const struct tp_device *dev;
 	struct tp_fs *fs;
@@ -77,7 +86,7 @@ struct offline {
 
 	/* the batch */
 	struct tp_move *moves;
-	int *state; /* per move: 0 allocated, 1 switched, < 0 failed */
+	int *state; /* per move: MOVE_*, or < 0 failed */
 	size_t n_moves, cap_moves, cap_state;
 	uint64_t *victims;
 	size_t n_victims, cap_victims;
@@ -154,7 +163,7 @@ static int fill_batch(struct offline *x)
 		    TP_RESERVE(x->victims, x->cap_victims, x->n_victims + 1) < 0)
 			return -ENOMEM;
 		for (size_t i = 0; i < n; i++) {
-			x->state[x->n_moves] = 0;
+			x->state[x->n_moves] = MOVE_ALLOCATED;
 			x->moves[x->n_moves++] = moves[i];
 			tp_fs_account(x->fs, moves[i].target, moves[i].len, +1);
 			blocks += moves[i].len;
@@ -288,6 +297,67 @@ static int copy_data(struct offline *x)
 	return 0;
 }
 
+static void switched(struct offline *x, size_t i)
+{
+	const struct tp_move *m = &x->moves[i];
+
+	x->state[i] = MOVE_SWITCHED;
+	x->res->moves++;
+	/* exact by construction: the target was allocated as such */
+	x->res->placement.attempts++;
+	x->res->placement.exact++;
+	x->res->moved_bytes += tp_blks_to_bytes(x->geo, m->len);
+	tp_report_move(x->o, x->map, x->prov, m, 0, 0);
+}
+
+/*
+ * Step 3 for the moves of the batch not switched yet.  An inode whose
+ * root is full grows a level: its new leaf is written at once, and the
+ * inode after the leaves and bitmaps of every level grown in this pass
+ * are on disk, in one flush (tp_fs_remap_finish()).  The batch's other
+ * moves of such an inode wait for the next pass.  1 when one waits.
+ */
+static int switch_moves(struct offline *x)
+{
+	bool again = false;
+	int r;
+
+	for (size_t i = 0; i < x->n_moves; i++) {
+		const struct tp_move *m = &x->moves[i];
+		const struct tp_rfile *f = &x->map->files[m->file];
+
+		if (x->state[i] != MOVE_ALLOCATED)
+			continue;
+		r = tp_fs_remap(x->fs, f->ino, m->logical, m->len, m->source,
+				m->target);
+		if (r == -EAGAIN) {
+			again = true;
+			continue;
+		}
+		if (r == -ENOSPC || r == -ESTALE) {
+			enum tp_skip_reason why = r == -ENOSPC ? TP_SKIP_NO_ROOM :
+								 TP_SKIP_CHANGED;
+			x->state[i] = r;
+			x->res->skipped[why]++;
+			tp_report_move(x->o, x->map, x->prov, m, r, why);
+			continue;
+		}
+		if (r < 0)
+			return r;
+		if (r == 1)
+			x->state[i] = MOVE_GROWN;
+		else
+			switched(x, i);
+	}
+	r = tp_fs_remap_finish(x->fs);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < x->n_moves; i++)
+		if (x->state[i] == MOVE_GROWN)
+			switched(x, i);
+	return again;
+}
+
 /* The four steps for one batch. */
 static int run_batch(struct offline *x)
 {
@@ -306,30 +376,12 @@ static int run_batch(struct offline *x)
 	if (r < 0)
 		return r;
 
-	/* 3. each extent switched, in one node write */
-	for (size_t i = 0; i < x->n_moves; i++) {
-		const struct tp_move *m = &x->moves[i];
-		const struct tp_rfile *f = &x->map->files[m->file];
-		r = tp_fs_remap(x->fs, f->ino, m->logical, m->len, m->source,
-				m->target);
-		if (r == -ENOSPC || r == -ESTALE) {
-			enum tp_skip_reason why = r == -ENOSPC ? TP_SKIP_NO_ROOM :
-								 TP_SKIP_CHANGED;
-			x->state[i] = r;
-			x->res->skipped[why]++;
-			tp_report_move(x->o, x->map, x->prov, m, r, why);
-			continue;
-		}
-		if (r < 0)
-			return r;
-		x->state[i] = 1;
-		x->res->moves++;
-		/* exact by construction: the target was allocated as such */
-		x->res->placement.attempts++;
-		x->res->placement.exact++;
-		x->res->moved_bytes += tp_blks_to_bytes(x->geo, m->len);
-		tp_report_move(x->o, x->map, x->prov, m, 0, 0);
-	}
+	/* 3. each extent switched, in one node write (or a new leaf, then
+	 * the inode: switch_moves()) */
+	while ((r = switch_moves(x)) > 0)
+		;
+	if (r < 0)
+		return r;
 	r = tp_fs_sync(x->fs);
 	if (r < 0)
 		return r;
@@ -338,7 +390,7 @@ static int run_batch(struct offline *x)
 	 * on disk with the next batch's step 1, or after the last batch */
 	for (size_t i = 0; i < x->n_moves; i++) {
 		const struct tp_move *m = &x->moves[i];
-		if (x->state[i] == 1)
+		if (x->state[i] == MOVE_SWITCHED)
 			tp_fs_account(x->fs, m->source, m->len, -1);
 		else
 			tp_fs_account(x->fs, m->target, m->len, -1);
@@ -348,7 +400,7 @@ static int run_batch(struct offline *x)
 	for (size_t v = 0, i = 0; v < x->n_victims; v++) {
 		bool all = true;
 		for (; i < x->n_moves && x->moves[i].victim == x->victims[v]; i++)
-			all = all && x->state[i] == 1;
+			all = all && x->state[i] == MOVE_SWITCHED;
 		if (!all) {
 			x->res->victims_failed++;
 			continue;

@@ -12,6 +12,7 @@
 #define TP_E2FS_PRIVATE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <ext2fs/ext2fs.h>
@@ -19,11 +20,20 @@
 
 #include "thinpack/thinpack.h"
 
+/* An inode whose root grew a level (write.c): its new root, written by
+ * tp_fs_remap_finish(). */
+struct tp_grown {
+	uint32_t ino;
+	struct ext2_inode_large *inode;
+};
+
 struct tp_fs {
 	ext2_filsys fs;
 	/* offline: who picks blocks for new extent-tree nodes */
 	int (*pick)(void *userdata, uint64_t goal, uint64_t *ret);
 	void *pick_userdata;
+	struct tp_grown *grown; /* levels grown, inodes not written yet */
+	size_t n_grown, cap_grown;
 	struct tp_fs_info info;
 	uint32_t special[8]; /* inode numbers the superblock names */
 	unsigned n_special;
@@ -35,6 +45,9 @@ static inline void ext2fs_extent_freep(ext2_extent_handle_t *h)
 	if (*h)
 		ext2fs_extent_free(*h);
 }
+
+/* Forget the levels grown and not written (their leaves leak). */
+void tp_e2fs_drop_grown(struct tp_fs *f);
 
 /* errcode_t -> -errno; the raw code stays for tp_fs_last_error(). */
 int tp_e2fs_errcode(errcode_t err);

@@ -72,6 +72,8 @@ struct tp_fs *tp_fs_close(struct tp_fs *f)
 {
 	if (!f)
 		return NULL;
+	tp_e2fs_drop_grown(f);
+	free(f->grown);
 	if (f->fs)
 		ext2fs_close_free(&f->fs);
 	free(f);

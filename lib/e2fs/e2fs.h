@@ -105,13 +105,23 @@ void tp_fs_readahead(struct tp_fs *fs, uint64_t blk, uint64_t len);
 void tp_fs_readahead_inode(struct tp_fs *fs, uint32_t ino);
 /* Make inode ino map logical [logical, logical + len), now at physical
  * old, to physical new, changing one extent-tree node only (or the inode):
- * -ENOSPC when that node has no room for the split, -ESTALE when the
- * mapping is not what the caller says. */
+ * 0, or 1 when the inode's root grew a level for it (a new leaf, written;
+ * the inode is written by tp_fs_remap_finish(), and the move is made only
+ * then); -EAGAIN when ino grew a level since the last
+ * tp_fs_remap_finish() (call again after it); -ENOSPC when the node has no
+ * room for the split, -ESTALE when the mapping is not what the caller
+ * says. */
 int tp_fs_remap(struct tp_fs *fs, uint32_t ino, uint64_t logical, uint64_t len,
 		uint64_t old, uint64_t new);
+/* The levels grown since the last call: the bitmaps (their leaves' blocks
+ * used) and superblocks on disk with the leaves, in one flush, then the
+ * inodes written (not synced).  0 or -errno; either way none is pending
+ * after it. */
+int tp_fs_remap_finish(struct tp_fs *fs);
 /* Who picks the blocks of new extent-tree nodes (a full inode growing a
- * level in tp_fs_remap()): pick() chooses near goal; e2fs.c marks it used
- * and writes the bitmaps before the tree points at it.  NULL: no growth. */
+ * level in tp_fs_remap()): pick() chooses near goal; the block is marked
+ * used at once, and on disk before the tree points at it.  NULL: no
+ * growth. */
 void tp_fs_set_tree_allocator(struct tp_fs *fs,
 			      int (*pick)(void *userdata, uint64_t goal, uint64_t *ret),
 			      void *userdata);

@@ -16,6 +16,7 @@
 #include <ext2fs/ext3_extents.h>
 
 #include "thinpack/thinpack.h"
+#include "basic/array.h"
 #include "basic/cleanup.h"
 #include "basic/macros.h"
 #include "e2fs/e2fs.h"
@@ -195,12 +196,15 @@ int tp_e2fs_rewrite_node(struct ext3_extent_header *hdr, unsigned max,
 
 /*
  * The inode's root is full: move its extents, changed, to a new leaf
- * block, and make the root an index of it.  The leaf is written and synced
- * before the inode, in one write, points at it.
+ * block, and make the root an index of it.  The leaf is written here, the
+ * inode (*inp, taken) by tp_fs_remap_finish(), after the leaf and the
+ * bitmap that marks its block used are on disk: one flush for every level
+ * grown since the last.
  */
-static int grow_root(struct tp_fs *f, uint32_t ino, struct ext2_inode_large *in,
+static int grow_root(struct tp_fs *f, uint32_t ino, struct ext2_inode_large **inp,
 		     uint64_t logical, uint64_t len, uint64_t old, uint64_t new)
 {
+	struct ext2_inode_large *in = *inp;
 	uint32_t bs = f->info.block_size;
 	_cleanup_free_ char *buf = calloc(1, bs);
 	struct ext3_extent_header *root = (struct ext3_extent_header *)in->i_block;
@@ -221,21 +225,18 @@ static int grow_root(struct tp_fs *f, uint32_t ino, struct ext2_inode_large *in,
 				 old, new);
 	if (r < 0)
 		return r;
-	/* The leaf, and the bitmap that marks its block used, on disk in
-	 * one flush (as alloc_tree_block() would, without a flush of its
-	 * own) before the inode points at it. */
+	if (TP_RESERVE(f->grown, f->cap_grown, f->n_grown + 1) < 0)
+		return -ENOMEM;
 	uint64_t pick;
 	if (f->pick(f->pick_userdata, new, &pick) < 0)
 		return -ENOSPC; /* nowhere to grow: the move is not made */
 	blk = pick;
+	/* Used in the bitmaps in memory from now on, whatever happens: a
+	 * leaf written and never pointed at is a leaked block. */
 	ext2fs_block_alloc_stats2(f->fs, blk, +1);
 	err = ext2fs_extent_block_csum_set(f->fs, ino, leaf);
 	if (!err)
 		err = io_channel_write_blk64(f->fs->io, blk, 1, buf);
-	if (!err)
-		err = ext2fs_write_bitmaps(f->fs);
-	if (!err)
-		err = ext2fs_flush2(f->fs, 0);
 	if (err)
 		return tp_e2fs_errcode(err);
 
@@ -248,9 +249,43 @@ static int grow_root(struct tp_fs *f, uint32_t ino, struct ext2_inode_large *in,
 	root->eh_entries = ext2fs_cpu_to_le16(1);
 	root->eh_depth = ext2fs_cpu_to_le16(1);
 	err = ext2fs_iblk_add_blocks(f->fs, (struct ext2_inode *)in, 1);
+	if (err)
+		return tp_e2fs_errcode(err);
+	f->grown[f->n_grown++] = (struct tp_grown){ ino, TAKE_PTR(*inp) };
+	return 1;
+}
+
+static bool growing(const struct tp_fs *f, uint32_t ino)
+{
+	for (size_t i = 0; i < f->n_grown; i++)
+		if (f->grown[i].ino == ino)
+			return true;
+	return false;
+}
+
+void tp_e2fs_drop_grown(struct tp_fs *f)
+{
+	for (size_t i = 0; i < f->n_grown; i++)
+		free(f->grown[i].inode);
+	f->n_grown = 0;
+}
+
+int tp_fs_remap_finish(struct tp_fs *f)
+{
+	errcode_t err;
+
+	if (f->n_grown == 0)
+		return 0;
+	/* The leaves, and the bitmaps that mark their blocks used, on disk
+	 * before any inode points at one. */
+	err = ext2fs_write_bitmaps(f->fs);
 	if (!err)
-		err = ext2fs_write_inode_full(f->fs, ino, (struct ext2_inode *)in,
+		err = ext2fs_flush2(f->fs, 0); /* superblocks, descriptors, sync */
+	for (size_t i = 0; !err && i < f->n_grown; i++)
+		err = ext2fs_write_inode_full(f->fs, f->grown[i].ino,
+					      (struct ext2_inode *)f->grown[i].inode,
 					      EXT2_INODE_SIZE(f->fs->super));
+	tp_e2fs_drop_grown(f);
 	return tp_e2fs_errcode(err);
 }
 
@@ -268,6 +303,8 @@ int tp_fs_remap(struct tp_fs *f, uint32_t ino, uint64_t logical, uint64_t len,
 
 	if (!in)
 		return -ENOMEM;
+	if (growing(f, ino))
+		return -EAGAIN; /* its tree is the one in memory until then */
 	err = ext2fs_read_inode_full(f->fs, ino, (struct ext2_inode *)in, (int)isize);
 	if (!err)
 		err = ext2fs_extent_open2(f->fs, ino, (struct ext2_inode *)in, &h);
@@ -296,7 +333,7 @@ int tp_fs_remap(struct tp_fs *f, uint32_t ino, uint64_t logical, uint64_t len,
 					 logical, len, old, new);
 		if (r == -ENOSPC && f->pick && !f->info.quota) {
 			/* tp_e2fs_rewrite_node() left the root as it was */
-			return grow_root(f, ino, in, logical, len, old, new);
+			return grow_root(f, ino, &in, logical, len, old, new);
 		}
 		if (r < 0)
 			return r;
