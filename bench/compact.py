@@ -21,21 +21,23 @@ compact.py usage DEV GRANULARITY OUT.json
     free ranges (tests/lib/tp.py, which shares no code with thinpack).
 compact.py emptied BEFORE.json AFTER.json OUT.json [VICTIMS.json]
     The clusters that held blocks before and none after, and the least
-    I/O that empties them: their used blocks before, in bytes.  With
-    VICTIMS.json (an earlier OUT.json), only among its clusters.
+    I/O that empties them: their used blocks before, in bytes; and the
+    free runs of before that hold blocks after (holes_filled: about one
+    placement each).  With VICTIMS.json (an earlier OUT.json), only
+    among its clusters.
 compact.py discard DEV AFTER.json EMPTIED.json
     Discard (BLKDISCARD) on DEV the clusters EMPTIED.json lists, a call
     for each run of them with no cluster used in AFTER.json between: what
     giving exactly those clusters back costs the device.  Prints the
     number of calls and the seconds they took.
-compact.py move-floor MOUNTPOINT EMPTIED.json [borrow]
+compact.py move-floor MOUNTPOINT EMPTIED.json [borrow [N]]
     What moving the data of the clusters EMPTIED.json lists costs with
     EXT4_IOC_MOVE_EXT alone: every piece of a file inside them moved into
     a donor of its own that the kernel places (fallocate), the piece read
     ahead first, one syncfs at the end; no placement, no check, no
-    ordering.  With "borrow", each piece also borrows one block of a
-    lender file into its donor first and returns it after, as a borrow
-    placement does.  Prints pieces, bytes moved, the seconds from the
+    ordering.  With "borrow", each piece (or N of them, spread evenly)
+    also borrows one block of a lender file into its donor first and
+    returns it after, as a borrow placement does.  Prints pieces, bytes moved, the seconds from the
     first move to the end of the syncfs (caches dropped before) and the
     bytes written to the device meanwhile.
 compact.py victim-files MOUNTPOINT VICTIMS.json
@@ -57,6 +59,7 @@ compact.py summary RESULTS
 Needs TESTS_LIB (the directory of tp.py) in the environment.
 """
 
+import bisect
 import ctypes
 import fcntl
 import json
@@ -177,10 +180,20 @@ def cmd_emptied(before, after, out, victims=None):
     ub, ua = b["used"], a["used"]
     cl = [c for c in range(len(ub)) if ub[c] and not ua[c]
           and (among is None or c in among)]
+    # The free runs of before that hold something after: about one
+    # placement each (more for a run longer than a placement's window).
+    after_free = sorted(a["free"])
+    starts = [r[0] for r in after_free]
+
+    def kept(lo, hi):
+        k = bisect.bisect_right(starts, lo) - 1
+        return k >= 0 and after_free[k][1] >= hi
+
     res = {
         "block_size": bs,
         "cluster_blocks": b["cluster_blocks"],
         "clusters": cl,
+        "holes_filled": sum(1 for lo, hi in b["free"] if not kept(lo, hi)),
         "min_io_bytes": sum(ub[c] for c in cl) * bs,
         "empty_before": sum(1 for u in ub if not u),
         "empty_after": sum(1 for u in ua if not u),
@@ -286,8 +299,12 @@ def written_bytes(top):
         return int(f.read().split()[6]) * 512
 
 
-def cmd_move_floor(top, emptied, mode=None):
+def cmd_move_floor(top, emptied, mode=None, borrows=None):
     bs, pieces = victim_pieces(top, emptied)
+    # Which pieces borrow: every one, or borrows of them spread evenly.
+    nb = len(pieces) if borrows is None else min(int(borrows), len(pieces))
+    borrow = [(k + 1) * nb // len(pieces) > k * nb // len(pieces)
+              for k in range(len(pieces))]
     lender = None
     if mode == "borrow":
         lender = os.open(os.path.join(top, "move-floor-lender"),
@@ -311,16 +328,16 @@ def cmd_move_floor(top, emptied, mode=None):
             last = p
         d = os.open(top, os.O_RDWR | os.O_TMPFILE, 0o600)
         try:
-            slot = 1 if lender is not None else 0
+            slot = 1 if lender is not None and borrow[k] else 0
             os.ftruncate(d, max(size, (lb + n) * bs) + slot * bs)
-            if lender is not None:
+            if slot:
                 os.posix_fallocate(d, 0, bs)
                 prefetch(lender, k * bs, bs)
                 move_ext(lender, d, k, 0, 1)
             os.posix_fallocate(d, (lb + slot) * bs, n * bs)
             os.posix_fadvise(fd, lb * bs, n * bs, os.POSIX_FADV_WILLNEED)
             moved += move_ext(fd, d, lb, lb + slot, n) * bs
-            if lender is not None:
+            if slot:
                 prefetch(lender, k * bs, bs)
                 move_ext(lender, d, k, 0, 1)
         finally:
@@ -597,7 +614,7 @@ def main():
         cmd_emptied(*a[1:])
     elif a[0] == "discard" and len(a) == 4:
         cmd_discard(*a[1:])
-    elif a[0] == "move-floor" and len(a) in (3, 4):
+    elif a[0] == "move-floor" and len(a) in (3, 4, 5):
         cmd_move_floor(*a[1:])
     elif a[0] == "victim-files" and len(a) == 3:
         cmd_victim_files(*a[1:])

@@ -444,15 +444,19 @@ round() {
 	# two more restored copies: each piece into a donor the kernel places
 	# ("plain", what a kernel that allocates a chosen physical block would
 	# leave), and the same with one block borrowed and returned around
-	# each piece (what a borrow placement cannot do without).  No
+	# as many of the pieces as compact filled holes (dumpe2fs: about one
+	# placement each, what a borrow placement cannot do without).  No
 	# placement, check or ordering: the floor of the method, not a
 	# compaction (the data lands where the kernel puts it).
-	local m pieces moved wr plain=
+	local m pieces moved wr plain= holes
+	holes=$(json "$WORK/$p.emptied.json" holes_filled)
+	put "$g" "$r" holes_filled "$holes"
 	for m in plain borrow; do
 		restore "$g"
 		mount -o noatime "$LOOP" "$MNT"
+		# shellcheck disable=SC2046 # "borrow N": two words
 		read -r pieces moved secs wr < <("${HELPER[@]}" move-floor \
-			"$MNT" "$WORK/$p.emptied.json" "$m")
+			"$MNT" "$WORK/$p.emptied.json" $([[ $m == plain ]] && echo plain || echo "borrow $holes"))
 		[[ -n $wr ]] || die "compact.py move-floor $m failed at $g GiB"
 		put "$g" "$r" "floor_${m}_wall" "$secs"
 		put "$g" "$r" "floor_${m}_written" "$wr"
