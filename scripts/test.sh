@@ -48,11 +48,11 @@ took "the build and make check"
 # tests/vm/kernels.list): real LVM and dm-thin pools in qemu.  Within CI's
 # time (about 16 of its 38 minutes), every kernel of the matrix runs a
 # part: the oldest the pools and the power cuts, trixie's the cloud
-# volume and the stacks over a thin LV (kpartx, loop), the newest what
-# depends most on the kernel: snapshots, MOVE_EXT's semantics, power
-# cuts.
+# volume, the stacks over a thin LV (kpartx, loop) and power cuts of
+# offline compaction, the newest what depends most on the kernel:
+# snapshots, MOVE_EXT's semantics, power cuts.
 vm_old="lvm-thin lvm-thin-snapshot powercut-logwrites"
-vm_mid="cloud-volume lvm-thin-stacked"
+vm_mid="cloud-volume lvm-thin-stacked powercut-offline"
 vm_new="lvm-thin-snapshot move-semantics powercut-logwrites"
 echo "== the VM tier: bookworm ($vm_old), trixie ($vm_mid), newest ($vm_new)" >&2
 VM_SCENARIOS=$vm_old make -C "$top/build" check-vm VM_KERNELS=bookworm || status=1

@@ -18,34 +18,8 @@ tp_umount "$TP_WORK/mnt"
 tp_loop_detach "$dev"
 cp --sparse=always "$img" "$TP_WORK/aged.img"
 
-# Only leaked blocks: bitmap differences that free blocks ("-"), the
-# free counts that follow from them, and a block bitmap whose checksum
-# (in its group descriptor, another block) was not written yet.
-only_leaks() {
-	"$PYTHON3" - "$1" <<'PY'
-import re, sys
-bad = []
-prev = ""
-for line in open(sys.argv[1]):
-    line = line.rstrip()
-    if line == "IGNORED." and re.search(r"Group \d+ block bitmap does not match checksum\.$", prev):
-        continue
-    prev = line
-    if (not line or line.startswith(("e2fsck ", "Pass ", "Fix? no",
-            "Free blocks count wrong", "Padding at end of block bitmap"))
-            or "WARNING: Filesystem still has errors" in line
-            or re.search(r"\d+/\d+ files .* blocks$", line)):
-        continue
-    if line.startswith("Block bitmap differences:"):
-        if "+" in line:
-            bad.append(line[:200])
-        continue
-    bad.append(line[:200])
-for b in bad:
-    print(b)
-sys.exit(1 if bad else 0)
-PY
-}
+# Only leaked blocks (tp.py fsck-leaks).
+only_leaks() { "$PYTHON3" "$TP_PY" fsck-leaks "$1"; }
 
 # Every metadata write is whole, so that a kill cannot land inside one:
 # no write of under 1 KiB to the image (libext2fs updates the superblock
