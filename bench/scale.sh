@@ -448,7 +448,7 @@ round() {
 	# placement each, what a borrow placement cannot do without).  No
 	# placement, check or ordering: the floor of the method, not a
 	# compaction (the data lands where the kernel puts it).
-	local m pieces moved wr plain= holes
+	local m pieces moved wr plain="" holes
 	holes=$(json "$WORK/$p.emptied.json" holes_filled)
 	put "$g" "$r" holes_filled "$holes"
 	for m in plain borrow; do
