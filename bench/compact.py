@@ -258,37 +258,48 @@ def prefetch(fd, off, n):
     os.posix_fadvise(fd, off, n, os.POSIX_FADV_WILLNEED)
 
 
-def victim_pieces(top, emptied):
-    """(path, first block, blocks) of every file's data inside the
-    clusters EMPTIED lists, by FIEMAP."""
-    with open(emptied) as f:
-        e = json.load(f)
-    bs = os.statvfs(top).f_frsize
-    C = e["cluster_blocks"]
-    want = set(e["clusters"])
-    pieces = []
+def data_extents(top):
+    """(path, [(logical, physical, length) in bytes]) of every regular file
+    under top, one path an inode, by FIEMAP (inline data left out)."""
     for ino, paths in tp.walk_inodes(top).items():
         p = os.path.join(top, paths[0])
         if os.path.islink(p) or not os.path.isfile(p):
             continue
         fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW)
         try:
-            for lo, ph, ln, fl in tp.fiemap(fd):
-                if fl & tp.FIEMAP_EXTENT_DATA_INLINE or not ln:
-                    continue
-                lb, pb, n = lo // bs, ph // bs, (ln + bs - 1) // bs
-                i = 0
-                while i < n:
-                    if (pb + i) // C not in want:
-                        i += 1
-                        continue
-                    j = i
-                    while j < n and (pb + j) // C in want:
-                        j += 1
-                    pieces.append((p, lb + i, j - i))
-                    i = j
+            yield p, [(lo, ph, ln) for lo, ph, ln, fl in tp.fiemap(fd)
+                      if ln and not fl & tp.FIEMAP_EXTENT_DATA_INLINE]
         finally:
             os.close(fd)
+
+
+def victim_clusters(path):
+    """The cluster size in blocks and the set of clusters of a JSON from
+    cmd_emptied()."""
+    with open(path) as f:
+        e = json.load(f)
+    return e["cluster_blocks"], set(e["clusters"])
+
+
+def victim_pieces(top, emptied):
+    """(path, first block, blocks) of every file's data inside the
+    clusters EMPTIED lists, by FIEMAP."""
+    C, want = victim_clusters(emptied)
+    bs = os.statvfs(top).f_frsize
+    pieces = []
+    for p, extents in data_extents(top):
+        for lo, ph, ln in extents:
+            lb, pb, n = lo // bs, ph // bs, (ln + bs - 1) // bs
+            i = 0
+            while i < n:
+                if (pb + i) // C not in want:
+                    i += 1
+                    continue
+                j = i
+                while j < n and (pb + j) // C in want:
+                    j += 1
+                pieces.append((p, lb + i, j - i))
+                i = j
     return bs, pieces
 
 
@@ -359,28 +370,14 @@ def cmd_move_floor(top, emptied, mode=None, borrows=None):
 
 
 def cmd_victim_files(top, victims):
-    with open(victims) as f:
-        v = json.load(f)
+    C, want = victim_clusters(victims)
     bs = os.statvfs(top).f_frsize
-    C = v["cluster_blocks"]
-    want = set(v["clusters"])
     n = 0
-    for ino, paths in tp.walk_inodes(top).items():
-        p = os.path.join(top, paths[0])
-        if os.path.islink(p) or not os.path.isfile(p):
-            continue
-        fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW)
-        try:
-            for lo, ph, ln, fl in tp.fiemap(fd):
-                if fl & tp.FIEMAP_EXTENT_DATA_INLINE or not ln:
-                    continue
-                c0, c1 = ph // bs // C, (ph + ln - 1) // bs // C
-                if any(c in want for c in range(c0, c1 + 1)):
-                    print(p)
-                    n += 1
-                    break
-        finally:
-            os.close(fd)
+    for p, extents in data_extents(top):
+        if any(c in want for lo, ph, ln in extents
+               for c in range(ph // bs // C, (ph + ln - 1) // bs // C + 1)):
+            print(p)
+            n += 1
     print("bench/compact: %d files with data in the %d victim clusters"
           % (n, len(want)), file=sys.stderr)
 
