@@ -304,12 +304,20 @@ static int add_mapping(enum tp_map_kind kind, uint64_t logical,
 	if (kind == TP_MAP_TREE)
 		return own(s, TP_OWNER_EXTENT_TREE, physical, len, false,
 			   s->tree_reason, 0, false);
-	if (!s->movable)
-		return own(s, s->owner.kind, physical, len, false, s->reason,
-			   logical, unwritten);
 	/* MOVE_EXT clips its range to i_size: blocks past it stay. */
 	uint64_t below = logical >= s->eof_block ? 0 :
 			 MIN(len, s->eof_block - logical);
+	if (!s->movable) {
+		r = own(s, s->owner.kind, physical, len, false, s->reason,
+			logical, unwritten);
+		/* A file changed lately stays where it is, but may lend the
+		 * block beside a hole for a moment (a borrow placement moves
+		 * it out and back: same place, same bytes), when nobody has
+		 * it open and it has not changed since this scan. */
+		if (r >= 0 && below && s->reason == TP_PIN_RECENT)
+			r = record_extent(s, logical, physical, below, unwritten);
+		return r;
+	}
 	if (below) {
 		r = own(s, s->owner.kind, physical, below, true, 0, logical,
 			unwritten);

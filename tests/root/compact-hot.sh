@@ -1,0 +1,77 @@
+#!/bin/bash
+# Hot files (changed within --min-age) stay where they are, and may lend.
+# An aged filesystem whose every inode is set a week back (debugfs), then
+# HOT files rewritten (new inodes, new blocks scattered over the holes).
+# compact --min-age 1d: a borrow placement borrows the block beside a hole
+# from its owner for a moment, and hot files may be that owner -- the plan
+# must use one at least (its lender_inode is a hot inode), since holes
+# beside their blocks are otherwise lost to the plan.  After the run every
+# hot file has the same blocks (FIEMAP), bytes and times as before; every
+# file its bytes; e2fsck -fn clean.
+. "${TESTS_DIR:-$(dirname "$0")/..}/lib/common.sh"
+tp_require_root
+tp_workdir
+tp_thin_pool 1G
+tp_thin_fs hot 512M -- -b 4096
+m=$TP_MNT
+hot=${HOT:-60}
+tp_age "$m" --seed 7
+tp_umount "$m"
+# A week back: mtime and ctime (which only debugfs can set) of every inode.
+when=$(($(date +%s) - 7 * 86400))
+tp_mount "$TP_DEV" "$m"
+find "$m" -xdev -mindepth 1 -printf '%i\n' |
+	awk -v t="$when" '{ print "sif <" $1 "> mtime @" t; print "sif <" $1 "> ctime @" t }' \
+		>"$TP_WORK/old.debugfs"
+tp_umount "$m"
+debugfs -w -f "$TP_WORK/old.debugfs" "$TP_DEV" >/dev/null 2>"$TP_WORK/debugfs.err" ||
+	tp_die "debugfs: $(tail -n 3 "$TP_WORK/debugfs.err")"
+tp_mount "$TP_DEV" "$m"
+# The hot files: every k-th regular file, rewritten as a new file renamed
+# over the old one.
+find "$m" -xdev -type f | sort >"$TP_WORK/all"
+k=$(($(wc -l <"$TP_WORK/all") / hot))
+[ "$k" -ge 1 ] || tp_die "only $(wc -l <"$TP_WORK/all") files"
+awk -v k="$k" -v n="$hot" 'NR % k == 0 && c++ < n' "$TP_WORK/all" >"$TP_WORK/hot.list"
+while read -r f; do
+	cp -- "$f" "$f.new" && mv -- "$f.new" "$f"
+done <"$TP_WORK/hot.list"
+sync
+fstrim "$m"
+# What must not change: the hot files' blocks and times; every file's bytes.
+state() {
+	local f
+	while read -r f; do
+		printf '%s %s\n' "$(stat -c '%i %Y %Z' "$f")" "$("$PYTHON3" "$TP_PY" fiemap "$f")"
+	done <"$TP_WORK/hot.list"
+}
+state >"$TP_WORK/hot.before"
+stat -c '%i' $(cat "$TP_WORK/hot.list") | sort -n >"$TP_WORK/hot.inodes"
+tp_snapshot "$m"
+
+opts=(--json --min-age 1d --slack 0 --max-usage 100 --granularity 1M)
+"$THINPACK" compact --dry-run "${opts[@]}" "$m" >"$TP_WORK/plan.json" || tp_fail "dry run exited $?"
+lent=$("$PYTHON3" - "$TP_WORK/plan.json" "$TP_WORK/hot.inodes" <<'PY'
+import json, sys
+plan = json.load(open(sys.argv[1]))["filesystems"][0]["plan"]
+hot = {int(l) for l in open(sys.argv[2]) if l.strip()}
+print(sum(1 for m in plan if m.get("lender_inode") in hot), len(plan))
+PY
+)
+tp_log "planned moves with a hot lender: ${lent% *} of ${lent#* }"
+[ "${lent% *}" -gt 0 ] || tp_fail "no planned move borrows from a hot file: the fixture tests nothing"
+
+rc=0
+"$THINPACK" compact "${opts[@]}" "$m" >"$TP_WORK/compact.json" || rc=$?
+[ "$rc" -eq 0 ] || tp_fail "compact exited $rc"
+read -r emptied lender < <("$PYTHON3" -c 'import json,sys; f=json.load(open(sys.argv[1]))["filesystems"][0]; print(f["clusters_emptied"], f["skipped"]["lender"])' "$TP_WORK/compact.json")
+tp_log "compact: $emptied clusters emptied, $lender placements skipped for their lender"
+[ "$emptied" -gt 0 ] || tp_fail "nothing emptied"
+state >"$TP_WORK/hot.after"
+cmp -s "$TP_WORK/hot.before" "$TP_WORK/hot.after" ||
+	tp_fail "hot files changed: $(diff "$TP_WORK/hot.before" "$TP_WORK/hot.after" | head -4)"
+tp_expect_unchanged "$m" "after compact"
+tp_umount "$m"
+tp_fsck "$TP_DEV"
+
+tp_done
