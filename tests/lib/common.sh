@@ -82,7 +82,8 @@ tp_private_mounts() {
 
 # One stack of "mount DIR" and "loop DEV" entries: a loop device under a
 # mount must outlive it, and a mount inside a filesystem on a loop device
-# must go before that loop device's filesystem.
+# must go before that loop device's filesystem.  "pid PID": a background
+# process of the test (one holding files open), killed before what it holds.
 tp_stack=()
 TP_WORK=
 
@@ -103,6 +104,10 @@ tp_release() {
 		;;
 	swap)
 		swapoff "$what" 2>/dev/null
+		;;
+	pid)
+		kill "$what" 2>/dev/null || true
+		wait "$what" 2>/dev/null || true
 		;;
 	load)
 		# the reader ends after its current dd: not killed, so that
